@@ -1,0 +1,47 @@
+# The verbs a user types. Each target sets up .venv itself on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The cdk CLI is only needed for `make deploy`; it is pinned and run through npx.
+CDK    := npx --yes aws-cdk@2.1148.1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo demo-sources test lint typecheck synth deploy bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv with every dependency
+
+demo: $(STAMP)  ## run the whole pipeline locally on moto (no AWS account needed)
+	$(BIN)/python -m sandbox.demo
+
+test: $(STAMP)  ## lint, type-check and run every test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/bandit -q -c pyproject.toml -r lambdas infra sandbox app.py
+	$(BIN)/pytest -n 2
+
+lint: $(STAMP)  ## ruff only
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+synth: $(STAMP)  ## write the CloudFormation template to cdk.out/ (offline)
+	$(BIN)/python app.py
+
+deploy: $(STAMP)  ## cdk deploy into the account of your current AWS credentials
+	$(CDK) deploy --app "$(BIN)/python app.py"
+
+bench: $(STAMP)  ## print polling and purge figures measured in the sandbox
+	$(BIN)/python -m sandbox.bench
+
+clean:  ## remove generated files
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

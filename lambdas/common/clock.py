@@ -1,0 +1,42 @@
+"""The one place the handlers read the time.
+
+Deadlines and phase durations are computed here. The local sandbox runs the state machine on
+a simulated clock (Wait states do not really sleep there), so it replaces `now` with its own
+clock through `set_clock`; in AWS the default, the system clock, is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+
+
+def now() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return _now()
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Use `clock` for `now()`; `None` restores the system clock."""
+    global _now  # noqa: PLW0603 - one process-wide clock is the point of this module
+    _now = clock if clock is not None else (lambda: datetime.now(UTC))
+
+
+def isoformat(moment: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, second precision: the form used in every payload."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse(text: str) -> datetime:
+    """Parse the ISO 8601 forms seen in payloads (`Z` or `+00:00`, with or without fraction)."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def seconds_between(start: str, end: datetime) -> int:
+    """Whole seconds from the ISO timestamp `start` to `end` (never negative)."""
+    return max(0, int((end - parse(start)).total_seconds()))

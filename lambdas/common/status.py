@@ -1,0 +1,63 @@
+"""Normalised status of a snapshot or an export task.
+
+RDS speaks in many words (`creating`, `incompatible-restore`, `IN_PROGRESS`, `canceled`...);
+the state machine needs three: `pending`, `done`, `failed`. The raw word is kept alongside.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SNAPSHOT_DONE = frozenset({"available"})
+SNAPSHOT_FAILED = frozenset(
+    {"failed", "deleted", "deleting", "incompatible-restore", "incompatible-parameters", "error"}
+)
+EXPORT_DONE = frozenset({"COMPLETE"})
+EXPORT_FAILED = frozenset({"FAILED", "CANCELED"})
+EXPORT_RUNNING = frozenset({"STARTING", "IN_PROGRESS", "CANCELING"})
+
+
+def snapshot_state(raw: str) -> str:
+    value = raw.lower()
+    if value in SNAPSHOT_DONE:
+        return "done"
+    if value in SNAPSHOT_FAILED:
+        return "failed"
+    return "pending"
+
+
+def export_state(raw: str) -> str:
+    value = raw.upper()
+    if value in EXPORT_DONE:
+        return "done"
+    if value in EXPORT_FAILED:
+        return "failed"
+    return "pending"
+
+
+def result(
+    *,
+    state: str,
+    raw_status: str,
+    progress: int | None,
+    polls: int,
+    wait_seconds: int,
+    elapsed_seconds: int,
+    cause: str | None = None,
+    timed_out: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The status object the state machine's Choice states read."""
+    body: dict[str, Any] = {
+        "state": state,
+        "raw_status": raw_status,
+        "progress": progress,
+        "polls": polls,
+        "wait_seconds": wait_seconds,
+        "elapsed_seconds": elapsed_seconds,
+        "timed_out": timed_out,
+        "cause": cause or "",
+    }
+    if extra:
+        body.update(extra)
+    return body

@@ -1,0 +1,176 @@
+"""ResolveSource: the snapshot this run exports.
+
+* `new-snapshot`: create a manual snapshot `<prefix>-YYYY-mm-dd-HH-MM`, tagged as the
+  pipeline's own and with the execution's name. A retry of the same execution adopts the
+  snapshot it already created; another execution in the same minute gets `-<run suffix>`.
+* `latest-automated`: the newest *available* automated snapshot of the database.
+* `snapshot`: the named snapshot, if it belongs to the configured database.
+
+With `dry_run` nothing is created: the result says what would be used.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from common import aws, clock, naming, status
+from common.errors import InvalidInput, SnapshotFailed, SourceNotFound
+from common.log import logger
+from common.rds import SNAPSHOT_KINDS, TAG_EXECUTION, TAG_PIPELINE, iter_snapshots
+
+
+def _check_instance_not_aurora(config: dict[str, Any]) -> None:
+    if config["database_kind"] != "instance":
+        return
+    try:
+        found = aws.client("rds").describe_db_instances(DBInstanceIdentifier=config["database_id"])
+    except ClientError as err:
+        aws.raise_as(err, SnapshotFailed, "rds:DescribeDBInstances", config["database_id"])
+    for instance in found.get("DBInstances", []):
+        cluster = instance.get("DBClusterIdentifier")
+        if cluster:
+            raise InvalidInput(
+                f"db_instance_identifier {config['database_id']} is a member of Aurora cluster "
+                f"{cluster}; Aurora is exported from cluster snapshots: give "
+                f"db_cluster_identifier={cluster} instead"
+            )
+
+
+def _describe_one(kind: str, snapshot_id: str) -> dict[str, Any] | None:
+    key = "DBClusterSnapshotIdentifier" if kind == "db-cluster-snapshot" else "DBSnapshotIdentifier"
+    try:
+        return next(iter_snapshots(kind, SnapshotFailed, **{key: snapshot_id}), None)
+    except SourceNotFound:
+        return None
+
+
+def _create(kind: str, config: dict[str, Any], plan: dict[str, Any], snapshot_id: str) -> None:
+    rds = aws.client("rds")
+    tags = [
+        {"Key": TAG_PIPELINE, "Value": config["pipeline_name"]},
+        {"Key": TAG_EXECUTION, "Value": plan["execution_name"]},
+    ]
+    if kind == "db-cluster-snapshot":
+        rds.create_db_cluster_snapshot(
+            DBClusterSnapshotIdentifier=snapshot_id,
+            DBClusterIdentifier=config["database_id"],
+            Tags=tags,
+        )
+    else:
+        rds.create_db_snapshot(
+            DBSnapshotIdentifier=snapshot_id,
+            DBInstanceIdentifier=config["database_id"],
+            Tags=tags,
+        )
+
+
+ALREADY_EXISTS = frozenset({"DBSnapshotAlreadyExists", "DBClusterSnapshotAlreadyExistsFault"})
+
+
+def create_or_adopt(config: dict[str, Any], plan: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Create this run's snapshot, or adopt it if a retry finds it already made by this run."""
+    kind = SNAPSHOT_KINDS[config["database_kind"]]
+    candidates = [plan["snapshot_id"], f"{plan['snapshot_id']}-{plan['run_suffix']}"]
+    for snapshot_id in candidates:
+        try:
+            _create(kind, config, plan, snapshot_id)
+        except ClientError as err:
+            if aws.error_code(err) not in ALREADY_EXISTS:
+                aws.raise_as(
+                    err, SnapshotFailed, f"create {kind}", f"database {config['database_id']}"
+                )
+            existing = _describe_one(kind, snapshot_id)
+            if existing and existing["tags"].get(TAG_EXECUTION) == plan["execution_name"]:
+                logger.info("adopting own snapshot", extra={"snapshot": snapshot_id})
+                return existing, True
+            continue  # taken by another run in the same minute: try the next candidate
+        created = _describe_one(kind, snapshot_id)
+        if created is None:
+            raise SnapshotFailed(f"{kind} {snapshot_id} was created but cannot be described")
+        return created, False
+    raise SnapshotFailed(
+        f"could not create a snapshot of {config['database_id']}: ids {', '.join(candidates)} "
+        "are taken by other runs"
+    )
+
+
+def latest_automated(config: dict[str, Any]) -> dict[str, Any]:
+    kind = SNAPSHOT_KINDS[config["database_kind"]]
+    key = "DBClusterIdentifier" if kind == "db-cluster-snapshot" else "DBInstanceIdentifier"
+    snapshots = [
+        s
+        for s in iter_snapshots(
+            kind, SourceNotFound, **{key: config["database_id"], "SnapshotType": "automated"}
+        )
+        if s["status"] == "available" and s["type"] == "automated" and s["created"]
+    ]
+    if not snapshots:
+        raise SourceNotFound(
+            f"no available automated snapshot of {config['database_kind']} "
+            f"{config['database_id']}: is automated backup enabled (retention > 0)?"
+        )
+    return max(snapshots, key=lambda s: clock.parse(s["created"]))
+
+
+def named(config: dict[str, Any]) -> dict[str, Any]:
+    kind = SNAPSHOT_KINDS[config["database_kind"]]
+    found = _describe_one(kind, config["snapshot_identifier"])
+    if found is None:
+        raise SourceNotFound(f"snapshot {config['snapshot_identifier']} does not exist")
+    if found["database_id"] != config["database_id"]:
+        raise SourceNotFound(
+            f"snapshot {found['id']} belongs to {found['database_id']}, not to the configured "
+            f"database {config['database_id']}"
+        )
+    return found
+
+
+def resolve(event: dict[str, Any]) -> dict[str, Any]:
+    config, plan = event["config"], event["plan"]
+    kind = SNAPSHOT_KINDS[config["database_kind"]]
+    now = clock.now()
+    created = adopted = False
+    if config["source"] == "new-snapshot":
+        _check_instance_not_aurora(config)
+        if config["dry_run"]:
+            snapshot = {"id": plan["snapshot_id"], "arn": "", "status": "not created (dry run)"}
+            snapshot["progress"] = None
+        else:
+            snapshot, adopted = create_or_adopt(config, plan)
+            created = not adopted
+    elif config["source"] == "latest-automated":
+        snapshot = latest_automated(config)
+    else:
+        snapshot = named(config)
+
+    state = status.snapshot_state(snapshot["status"])
+    if state == "failed":
+        raise SnapshotFailed(f"{kind} {snapshot['id']} is {snapshot['status']}")
+    result = {
+        "kind": kind,
+        "snapshot_id": snapshot["id"],
+        "snapshot_arn": snapshot["arn"],
+        "export_task_id": naming.export_task_id(snapshot["id"], plan["run_suffix"]),
+        "source": config["source"],
+        "created": created,
+        "adopted": adopted,
+        "started_at": clock.isoformat(now),
+        "deadline": clock.isoformat(now + timedelta(seconds=config["snapshot_timeout_seconds"])),
+        "status": status.result(
+            state="done" if config["dry_run"] else state,
+            raw_status=snapshot["status"],
+            progress=snapshot.get("progress"),
+            polls=0,
+            wait_seconds=config["poll"]["min_seconds"],
+            elapsed_seconds=0,
+        ),
+    }
+    logger.info("source resolved", extra={"source": result})
+    return result
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {**event, "source": resolve(event)}

@@ -1,0 +1,91 @@
+"""PruneSnapshots: keep only the newest `keep_snapshots` of the pipeline's own snapshots.
+
+"Own" means a manual snapshot of the configured database whose id starts with
+`<snapshot_prefix>-` and which carries the pipeline's tag. Never deleted: automated
+snapshots, snapshots without the tag, the snapshot just exported, and any snapshot an export
+still running reads from. `keep_snapshots` absent (null) keeps everything; `0` keeps none but
+the one just exported.
+
+The export is already complete when this runs, so a failure to delete is a warning in the
+output, not a failed run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from common import aws, clock, status
+from common.errors import PipelineError
+from common.log import logger
+from common.rds import SNAPSHOT_KINDS, TAG_PIPELINE, export_tasks, iter_snapshots
+
+
+def own_snapshots(config: dict[str, Any]) -> list[dict[str, Any]]:
+    kind = SNAPSHOT_KINDS[config["database_kind"]]
+    key = "DBClusterIdentifier" if kind == "db-cluster-snapshot" else "DBInstanceIdentifier"
+    params = {key: config["database_id"], "SnapshotType": "manual"}
+    return [
+        s
+        for s in iter_snapshots(kind, PipelineError, **params)
+        if s["type"] == "manual"
+        and s["id"].startswith(f"{config['snapshot_prefix'].lower()}-")
+        and s["tags"].get(TAG_PIPELINE) == config["pipeline_name"]
+        and s["created"]
+    ]
+
+
+def select_for_deletion(
+    snapshots: list[dict[str, Any]], keep: int, current_id: str, in_use: set[str]
+) -> list[dict[str, Any]]:
+    """Own snapshots beyond the newest `keep`, never the current one or one in use."""
+    newest_first = sorted(snapshots, key=lambda s: clock.parse(s["created"]), reverse=True)
+    return [
+        s
+        for s in newest_first[keep:]
+        if s["id"] != current_id and s["arn"] not in in_use and s["id"] not in in_use
+    ]
+
+
+def prune(event: dict[str, Any]) -> dict[str, Any]:
+    config, source = event["config"], event["source"]
+    started = clock.now()
+    keep = config.get("keep_snapshots")
+    result: dict[str, Any] = {"deleted": [], "kept": [], "warnings": []}
+    if keep is None:
+        result["skipped"] = "keep_snapshots is not set: every snapshot is kept"
+        result["elapsed_seconds"] = 0
+        return result
+    kind = SNAPSHOT_KINDS[config["database_kind"]]
+    try:
+        snapshots = own_snapshots(config)
+        in_use = {
+            str(t.get("SourceArn"))
+            for t in export_tasks(PipelineError)
+            if str(t.get("Status", "")).upper() in status.EXPORT_RUNNING
+        }
+    except PipelineError as err:
+        result["warnings"].append(f"could not list snapshots to prune: {err}")
+        result["elapsed_seconds"] = clock.seconds_between(clock.isoformat(started), clock.now())
+        return result
+    doomed = select_for_deletion(snapshots, int(keep), source["snapshot_id"], in_use)
+    rds = aws.client("rds")
+    for snap in doomed:
+        try:
+            if kind == "db-cluster-snapshot":
+                rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=snap["id"])
+            else:
+                rds.delete_db_snapshot(DBSnapshotIdentifier=snap["id"])
+            result["deleted"].append(snap["id"])
+        except ClientError as err:
+            result["warnings"].append(f"could not delete {kind} {snap['id']}: {aws.describe(err)}")
+    deleted = set(result["deleted"])
+    result["kept"] = sorted(s["id"] for s in snapshots if s["id"] not in deleted)
+    result["elapsed_seconds"] = clock.seconds_between(clock.isoformat(started), clock.now())
+    logger.info("pruned snapshots", extra={"prune": result})
+    return result
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {**event, "prune": prune(event)}

@@ -1,0 +1,142 @@
+"""StartExport: export exactly this run's snapshot into `s3://<bucket>/<s3_prefix>/<task id>/`.
+
+The task id is derived from the snapshot id plus this run's suffix: valid for RDS, unique per
+run, and the same on a retry, so a retry that finds its own task (ExportTaskAlreadyExists with
+the same source and destination) adopts it instead of failing.
+
+When the account already runs the maximum number of exports, it raises ExportQuotaExceeded,
+which the state machine retries with backoff and jitter until a slot frees.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from common import aws, clock, status
+from common.errors import ExportFailed, ExportQuotaExceeded
+from common.log import logger
+from common.rds import export_tasks
+from common.settings import ExportTarget
+
+MAX_RUNNING_EXPORTS = 5  # RDS quota per account and region
+# The quota has no error code of its own in the API model: recognise it by its words.
+_QUOTA_WORDS = re.compile(r"quota|limit|maximum number|too many|concurrent", re.IGNORECASE)
+_PERMANENT_CODES = frozenset(
+    {
+        "IamRoleNotFound",
+        "IamRoleMissingPermissions",
+        "InvalidExportOnly",
+        "InvalidS3BucketFault",
+        "KMSKeyNotAccessibleFault",
+        "InvalidExportSourceState",
+        "DBSnapshotNotFound",
+        "DBClusterSnapshotNotFoundFault",
+        "AccessDenied",
+        "AccessDeniedException",
+    }
+)
+
+
+def running_exports() -> list[str]:
+    return [
+        str(t.get("ExportTaskIdentifier"))
+        for t in export_tasks(ExportFailed)
+        if str(t.get("Status", "")).upper() in status.EXPORT_RUNNING
+    ]
+
+
+def _is_own_task(task: dict[str, Any], source_arn: str, target: ExportTarget, prefix: str) -> bool:
+    return (
+        task.get("SourceArn") == source_arn
+        and task.get("S3Bucket") == target.bucket
+        and (task.get("S3Prefix") or "").rstrip("/") == prefix
+    )
+
+
+def start(event: dict[str, Any], *, first_try: bool = True) -> dict[str, Any]:
+    config, source = event["config"], event["source"]
+    target = ExportTarget.from_env()
+    task_id = source["export_task_id"]
+    prefix = config["s3_prefix"]
+    params: dict[str, Any] = {
+        "ExportTaskIdentifier": task_id,
+        "SourceArn": source["snapshot_arn"],
+        "S3BucketName": target.bucket,
+        "IamRoleArn": target.role_arn,
+        "KmsKeyId": target.kms_key_arn,
+        "S3Prefix": prefix,
+    }
+    if config["export_only"]:
+        params["ExportOnly"] = config["export_only"]
+
+    adopted = False
+    rds = aws.client("rds")
+    try:
+        existing = rds.describe_export_tasks(ExportTaskIdentifier=task_id).get("ExportTasks", [])
+    except ClientError as err:
+        if aws.error_code(err) not in {"ExportTaskNotFound", "ExportTaskNotFoundFault"}:
+            aws.raise_as(err, ExportFailed, "rds:DescribeExportTasks", f"export task {task_id}")
+        existing = []
+    if existing:
+        if not _is_own_task(existing[0], source["snapshot_arn"], target, prefix):
+            raise ExportFailed(
+                f"export task id {task_id} is already used by an export of "
+                f"{existing[0].get('SourceArn')} to s3://{existing[0].get('S3Bucket')}/"
+                f"{existing[0].get('S3Prefix')}; not starting a second one"
+            )
+        adopted, task = True, existing[0]
+        logger.info("adopting own export task", extra={"export_task_id": task_id})
+    else:
+        running = running_exports()
+        if len(running) >= MAX_RUNNING_EXPORTS:
+            raise ExportQuotaExceeded(
+                f"{len(running)} exports already run in this account ({', '.join(running)}); "
+                f"RDS allows {MAX_RUNNING_EXPORTS}. Export task {task_id} will be retried."
+            )
+        try:
+            task = rds.start_export_task(**params)
+        except ClientError as err:
+            code = aws.error_code(err)
+            if first_try and code in {"ExportTaskAlreadyExists", "ExportTaskAlreadyExistsFault"}:
+                # a concurrent retry of this very step got there first: adopt if it is ours
+                return start(event, first_try=False)
+            if code not in _PERMANENT_CODES and _QUOTA_WORDS.search(aws.error_message(err)):
+                raise ExportQuotaExceeded(
+                    f"rds:StartExportTask {task_id} refused by the export quota: "
+                    f"{aws.describe(err)}"
+                ) from err
+            aws.raise_as(
+                err,
+                ExportFailed,
+                "rds:StartExportTask",
+                f"{source['snapshot_arn']} -> s3://{target.bucket}/{prefix}/ "
+                f"(role {target.role_arn}, key {target.kms_key_arn})",
+            )
+
+    now = clock.now()
+    raw = str(task.get("Status", "STARTING")).upper()
+    result = {
+        "export_task_id": task_id,
+        "s3_uri": f"s3://{target.bucket}/{prefix}/{task_id}/",
+        "adopted": adopted,
+        "started_at": clock.isoformat(now),
+        "deadline": clock.isoformat(now + timedelta(seconds=config["export_timeout_seconds"])),
+        "status": status.result(
+            state=status.export_state(raw),
+            raw_status=raw,
+            progress=task.get("PercentProgress"),
+            polls=0,
+            wait_seconds=config["poll"]["min_seconds"],
+            elapsed_seconds=0,
+        ),
+    }
+    logger.info("export started", extra={"export": result})
+    return result
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {**event, "export": start(event)}

@@ -1,0 +1,101 @@
+"""ValidateInput: defaults merged in, every key checked, ids planned, overlapping runs refused.
+
+Runs first, before anything is created. Its result replaces the state: `config` (the validated
+configuration), `plan` (ids and times of this run) and `purge` (the purge loop's start state).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from common import aws, clock, naming, settings
+from common.errors import AlreadyRunning, InvalidInput, SourceNotFound
+from common.inputs import Config, build_config
+from common.log import logger
+
+
+def plan_run(config: Config, execution: dict[str, Any]) -> dict[str, Any]:
+    """Ids and times of this run, derived from the execution (stable across retries)."""
+    for key in ("id", "name", "start_time"):
+        if not isinstance(execution.get(key), str):
+            raise InvalidInput(f"execution context lacks {key} (state machine misconfigured)")
+    started = clock.parse(execution["start_time"])
+    return {
+        "execution_id": execution["id"],
+        "execution_name": execution["name"],
+        "started_at": clock.isoformat(started),
+        "snapshot_id": naming.snapshot_id(config.snapshot_prefix, started),
+        "run_suffix": naming.run_suffix(execution["id"]),
+    }
+
+
+def check_database_exists(config: Config) -> None:
+    rds = aws.client("rds")
+    try:
+        if config.database_kind == "cluster":
+            rds.describe_db_clusters(DBClusterIdentifier=config.database_id)
+        else:
+            rds.describe_db_instances(DBInstanceIdentifier=config.database_id)
+    except ClientError as err:
+        aws.raise_as(err, SourceNotFound, "describe", f"database {config.database_id}")
+
+
+def _conflicts(mine: Config, other: Config) -> bool:
+    return other.database_id == mine.database_id or other.s3_prefix == mine.s3_prefix
+
+
+def check_not_running(config: Config, execution: dict[str, Any]) -> None:
+    """Refuse to run beside an older execution for the same database or the same prefix.
+
+    Every execution looks at the others still RUNNING; of two that overlap, the older one (by
+    start time, then name) goes on and the younger fails fast with AlreadyRunning. No lock to
+    leak: a finished, failed, timed-out or aborted execution is simply no longer RUNNING.
+    Dry runs change nothing, so they neither block nor are blocked.
+    """
+    state_machine = execution.get("state_machine")
+    if config.dry_run or not isinstance(state_machine, str):
+        return
+    sfn = aws.client("stepfunctions")
+    defaults, stack_settings = settings.pipeline_defaults(), settings.pipeline_settings()
+    my_key = (clock.parse(execution["start_time"]), execution["name"])
+    for page in sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=state_machine, statusFilter="RUNNING"
+    ):
+        for item in page.get("executions", []):
+            if item["executionArn"] == execution["id"]:
+                continue
+            other_key = (item["startDate"], item["name"])
+            if other_key >= my_key:
+                continue
+            detail = sfn.describe_execution(executionArn=item["executionArn"])
+            try:
+                other = build_config(json.loads(detail.get("input") or "{}"), defaults, stack_settings)
+            except (InvalidInput, ValueError):
+                continue  # that run will fail its own validation
+            if not other.dry_run and _conflicts(config, other):
+                raise AlreadyRunning(
+                    f"execution {item['name']} (started {clock.isoformat(item['startDate'])}) "
+                    f"is still exporting database {other.database_id} to prefix "
+                    f"{other.s3_prefix}; this run would overlap it. Start again after it ends."
+                )
+
+
+def validate(event: dict[str, Any]) -> dict[str, Any]:
+    config = build_config(event.get("input"), settings.pipeline_defaults(), settings.pipeline_settings())
+    execution = event.get("execution") or {}
+    plan = plan_run(config, execution)
+    check_database_exists(config)
+    check_not_running(config, execution)
+    logger.info("validated", extra={"config": config.as_dict(), "plan": plan})
+    return {
+        "config": config.as_dict(),
+        "plan": plan,
+        "purge": {"cursor": "", "pages": 0, "objects_deleted": 0, "folders": [], "warnings": []},
+    }
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return validate(event)

@@ -1,0 +1,122 @@
+"""The three places where the sandbox reaches into moto's internals. Keep them here, only here.
+
+1. `LambdaFunction._invoke_lambda` (private): moto runs Lambda functions in Docker, which these
+   machines do not have. The replacement imports the project's handler module named by the
+   function's `Handler` and calls it in-process, returning what the Lambda service would:
+   the JSON result, or an error payload (`errorType`, `errorMessage`) flagged as an error.
+2. `WaitFunction._wait_interval` (Step Functions interpreter): a Wait state advances the
+   simulated clock instead of sleeping.
+3. `retrier_decl.time` (Step Functions interpreter): a Retry back-off advances the simulated
+   clock instead of `time.sleep`.
+
+moto is pinned in pyproject.toml; tests/sandbox/test_seams.py fails loudly if an upgrade
+moves any of these.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+from sandbox.clock import SimClock
+
+LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+
+# A hook the fault injector uses: called with the handler module name before each invocation;
+# it may raise to simulate a crashed function.
+BeforeInvoke = Callable[[str], None]
+
+
+class FakeContext:
+    """The bits of the Lambda context object a handler might read."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = 256
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+class InvocationLog:
+    """Counts of invocations per handler module (the demo prints polls from these)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+
+    def record(self, module: str) -> None:
+        with self._lock:
+            self.counts[module] = self.counts.get(module, 0) + 1
+
+
+def _load_handler(handler: str) -> Callable[[Any, Any], Any]:
+    module_name, _, function_name = handler.rpartition(".")
+    if str(LAMBDAS_DIR) not in sys.path:
+        sys.path.insert(0, str(LAMBDAS_DIR))
+    module = importlib.import_module(module_name)
+    return getattr(module, function_name)  # type: ignore[no-any-return]
+
+
+def invoke_in_process(
+    function: Any, event: Any, before: BeforeInvoke | None, log: InvocationLog | None
+) -> tuple[str, bool, str]:
+    """Run the handler of `function` with `event`; (payload, errored, logs) like moto expects."""
+    payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
+    module_name = function.handler.rpartition(".")[0]
+    try:
+        if log is not None:
+            log.record(module_name)
+        if before is not None:
+            before(module_name)
+        handler = _load_handler(function.handler)
+        result = handler(payload, FakeContext(function.function_name))
+        return json.dumps(result), False, ""
+    except Exception as err:  # the Lambda runtime turns any exception into an error payload
+        error_type = getattr(err, "error_type", None) or type(err).__name__
+        body = {
+            "errorType": error_type,
+            "errorMessage": str(err),
+            "stackTrace": traceback.format_tb(err.__traceback__)[-3:],
+        }
+        return json.dumps(body), True, ""
+
+
+@contextmanager
+def installed(
+    clock: SimClock, before: BeforeInvoke | None = None, log: InvocationLog | None = None
+) -> Iterator[None]:
+    """Install the three seams for the duration of the block."""
+    original_invoke = LambdaFunction._invoke_lambda
+    original_wait = wait_function.WaitFunction._wait_interval
+    original_time = retrier_decl.time
+
+    def _invoke(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        return invoke_in_process(self, event, before, log)
+
+    def _wait(self: Any, env: Any, wait_seconds: int) -> None:
+        clock.advance(wait_seconds)
+
+    LambdaFunction._invoke_lambda = _invoke  # type: ignore[method-assign]
+    wait_function.WaitFunction._wait_interval = _wait  # type: ignore[method-assign]
+    retrier_decl.time = SimpleNamespace(sleep=clock.advance, time=original_time.time)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
+        wait_function.WaitFunction._wait_interval = original_wait  # type: ignore[method-assign]
+        retrier_decl.time = original_time
