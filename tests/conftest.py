@@ -1,0 +1,59 @@
+"""Shared fixtures: fake AWS credentials, a fake Lambda context, and the local sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sandbox.rds_sim import Timing
+from sandbox.runtime import FAKE_ENV, Sandbox, Settings
+
+# Short simulated durations keep polls (and so real time) low; the demo uses longer ones.
+FAST = Timing(snapshot_seconds=300, export_starting_seconds=120, export_running_seconds=600)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs with fake credentials and no profile: nothing can reach real AWS."""
+    for key, value in FAKE_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+class FakeLambdaContext:
+    function_name = "test-function"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    memory_limit_in_mb = 256
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context() -> Any:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The sandbox's stack settings; a test may change them before asking for `sandbox`."""
+    return Settings()
+
+
+@pytest.fixture
+def timing() -> Timing:
+    return Timing(
+        snapshot_seconds=FAST.snapshot_seconds,
+        export_starting_seconds=FAST.export_starting_seconds,
+        export_running_seconds=FAST.export_running_seconds,
+    )
+
+
+@pytest.fixture
+def sandbox(settings: Settings, timing: Timing) -> Iterator[Sandbox]:
+    """A fresh sandbox with the default database `mydb` (a PostgreSQL instance)."""
+    with Sandbox(settings, timing) as sb:
+        sb.add_instance("mydb")
+        yield sb
