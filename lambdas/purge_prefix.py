@@ -11,6 +11,8 @@ The rules, all of which hold on every page:
   named like an export task and either holding its own `export_info_<folder>.json` or known
   to RDS as an export task into this bucket and prefix;
 * the new export's folder and the folder of any export still running are never deleted;
+* an old folder's `export_info_<folder>.json` is deleted last, on the final page, so a purge
+  that stops half-way still recognises the rest of the folder as an export next time;
 * loose keys directly under the prefix and folders that are not exports are left alone and
   reported.
 
@@ -192,6 +194,7 @@ def purge_page(event: dict[str, Any]) -> dict[str, Any]:
 
     verdicts: dict[str, str] = {}
     doomed: list[str] = []
+    markers = list(state.get("markers", []))
     left_alone = set(state.get("left_alone", []))
     for key in keys:
         folder = s3layout.folder_of(prefix, key)
@@ -201,9 +204,16 @@ def purge_page(event: dict[str, Any]) -> dict[str, Any]:
         if folder not in verdicts:
             verdicts[folder] = classify_folder(folder, bucket, prefix, new_id, known, running)
         if verdicts[folder] == "old-export":
-            doomed.append(key)
+            if key == s3layout.export_info_key(prefix, folder):
+                markers.append(key)  # what makes the folder an export: deleted last
+            else:
+                doomed.append(key)
         elif verdicts[folder] == "not-an-export":
             left_alone.add(f"{folder}/")
+    more = bool(page.get("IsTruncated")) and bool(keys)
+    if not more:
+        doomed.extend(markers)
+        markers = []
 
     if dry_run:
         shown = state.get("would_delete_keys", [])
@@ -218,7 +228,8 @@ def purge_page(event: dict[str, Any]) -> dict[str, Any]:
     }
     state.update(
         cursor=keys[-1] if keys else state.get("cursor", ""),
-        more=bool(page.get("IsTruncated")) and bool(keys),
+        more=more,
+        markers=markers,
         pages=state["pages"] + 1,
         objects_deleted=state["objects_deleted"] + len(doomed),
         folders=sorted(folders),

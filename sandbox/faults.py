@@ -23,6 +23,7 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.handlers import BUILTIN_HANDLERS
+from moto.awslambda.exceptions import LambdaClientError
 from moto.core.botocore_stubber import MockRawResponse
 
 HTTP_STATUS = {
@@ -35,18 +36,32 @@ HTTP_STATUS = {
 }
 
 
-class SimulatedCrash(Exception):  # noqa: N818 - named like the Lambda runtime's error
+class SimulatedCrash(Exception):  # named like the Lambda runtime's error
     error_type = "Runtime.ExitError"
+
+
+class LambdaServiceError(LambdaClientError):
+    """The Lambda service failing the Invoke call (HTTP 500): Step Functions reports
+    `Lambda.ServiceException`. Raised *after* the handler ran, it models the case a retry must
+    be idempotent for: the work was done, the answer was lost."""
+
+    code = 500
+
+    def __init__(self) -> None:
+        super().__init__("ServiceException", "simulated Lambda service error after invocation")
 
 
 @dataclass
 class ApiFault:
-    service: str  # botocore service id as in event names: rds, s3, stepfunctions, lambda
+    service: str  # the service as botocore's event names spell it: rds, s3, sfn, lambda
     operation: str  # API operation name: CreateDBSnapshot, DeleteObjects...
     code: str
     message: str
     times: int | None = 1
     fired: int = 0
+    # only calls made by this handler module (None: any caller), so that a fault can aim at
+    # one step although several steps make the same call (DescribeDBSnapshots...)
+    module: str | None = None
 
 
 @dataclass
@@ -54,12 +69,15 @@ class Crash:
     module: str  # handler module name: create_snapshot, purge_prefix...
     times: int | None = 1
     fired: int = 0
+    skip: int = 0  # let this many invocations of the module pass first
+    seen: int = 0
 
 
 @dataclass
 class FaultInjector:
     api_faults: list[ApiFault] = field(default_factory=list)
     crashes: list[Crash] = field(default_factory=list)
+    lost_answers: list[Crash] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def api(
@@ -69,22 +87,40 @@ class FaultInjector:
         code: str,
         message: str | None = None,
         times: int | None = 1,
+        *,
+        module: str | None = None,
     ) -> ApiFault:
-        fault = ApiFault(service, operation, code, message or f"simulated {code}", times)
+        """Answer `service`'s `operation` with error `code` (`times` requests; None = always).
+
+        `service` is botocore's event name of the service: `rds`, `s3`, `sfn`, `lambda`.
+        With `module`, only requests made while that handler module runs count."""
+        fault = ApiFault(
+            service, operation, code, message or f"simulated {code}", times, module=module
+        )
         with self._lock:
             self.api_faults.append(fault)
         return fault
 
-    def crash(self, module: str, times: int | None = 1) -> Crash:
-        crash = Crash(module, times)
+    def crash(self, module: str, times: int | None = 1, skip: int = 0) -> Crash:
+        """The function of `module` dies before its handler runs (Runtime.ExitError), `times`
+        times, after letting `skip` invocations pass (to aim at a later step of one module)."""
+        crash = Crash(module, times, skip=skip)
         with self._lock:
             self.crashes.append(crash)
+        return crash
+
+    def crash_after(self, module: str, times: int | None = 1) -> Crash:
+        """The handler runs to the end, then the Invoke call fails (Lambda.ServiceException)."""
+        crash = Crash(module, times)
+        with self._lock:
+            self.lost_answers.append(crash)
         return crash
 
     def clear(self) -> None:
         with self._lock:
             self.api_faults.clear()
             self.crashes.clear()
+            self.lost_answers.clear()
 
     @staticmethod
     def _take(item: ApiFault | Crash) -> bool:
@@ -95,20 +131,35 @@ class FaultInjector:
 
     # --- hooks -------------------------------------------------------------------------
     def before_invoke(self, module: str) -> None:
+        _current.module = module  # this thread now runs `module` (until its next invocation)
         with self._lock:
             for crash in self.crashes:
-                if crash.module == module and self._take(crash):
+                if crash.module != module:
+                    continue
+                crash.seen += 1
+                if crash.seen > crash.skip and self._take(crash):
                     raise SimulatedCrash(
                         f"RequestId: {uuid.uuid4()} Error: Runtime exited with error: "
                         "signal: killed (simulated crash)"
                     )
 
-    def before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+    def after_invoke(self, module: str) -> None:
+        with self._lock:
+            for crash in self.lost_answers:
+                if crash.module == module and self._take(crash):
+                    raise LambdaServiceError()
+
+    def before_send(self, request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
         # event_name is "before-send.<service>.<Operation>"
         _, service, operation = event_name.split(".", 2)
+        running = getattr(_current, "module", None)
         with self._lock:
             for fault in self.api_faults:
-                if fault.service == service and fault.operation == operation and self._take(fault):
+                if fault.service != service or fault.operation != operation:
+                    continue
+                if fault.module is not None and fault.module != running:
+                    continue
+                if self._take(fault):
                     return _error_response(request.url, service, fault)
         return None
 
@@ -134,9 +185,11 @@ def _error_response(url: str, service: str, fault: ApiFault) -> AWSResponse:
         body = json.dumps({"__type": fault.code, "message": fault.message})
         headers = {"Content-Type": "application/x-amz-json-1.0"}
     headers["x-amzn-RequestId"] = request_id
-    return AWSResponse(url, status, headers, MockRawResponse(body))
+    return AWSResponse(url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
 
 
+# The handler module each thread last started (an execution runs its Lambdas in its own thread)
+_current = threading.local()
 _installed: list[FaultInjector] = []
 _handler_lock = threading.Lock()
 

@@ -147,7 +147,9 @@ class Sandbox:
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
-        self._stack.enter_context(seams.installed(self.clock, self.faults.before_invoke, self.invocations))
+        self._stack.enter_context(seams.installed(
+                self.clock, self.faults.before_invoke, self.invocations, self.faults.after_invoke
+            ))
         self._stack.enter_context(self.rds.installed())
         self._install_clock()
         self._provision()
@@ -164,6 +166,14 @@ class Sandbox:
         handler_clock.set_clock(self.clock.now)
         self._stack.callback(handler_clock.set_clock, None)
         self._stack.callback(handler_aws.reset_clients)
+
+    def reconfigure(self, **changes: Any) -> None:
+        """Change stack settings between runs (what a redeploy with new context would do)."""
+        for key, value in changes.items():
+            if not hasattr(self.settings, key):
+                raise AttributeError(f"no stack setting {key!r}")
+            setattr(self.settings, key, value)
+        os.environ.update(self.settings.environment(self.role_arn, self.key_arn))
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
@@ -260,21 +270,26 @@ class Sandbox:
         seen = 0
         states: list[StateRecord] = []
         entered: dict[str, tuple[datetime, str]] = {}
+        # Reading the history is costly (moto serialises all of it on every call) and competes
+        # with the execution's own thread, so it is read live only when someone prints it.
+        interval = 0.2 if on_state is not None else 0.02
         while True:
             desc = sfn.describe_execution(executionArn=arn)
-            history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-            for event in history[seen:]:
-                record = _state_record(event, entered)
-                if record is not None:
-                    states.append(record)
-                    if on_state is not None:
-                        on_state(record, event)
-            seen = len(history)
-            if desc["status"] != "RUNNING":
+            finished = desc["status"] != "RUNNING"
+            if on_state is not None or finished:
+                history = _history(sfn, arn)
+                for event in history[seen:]:
+                    record = _state_record(event, entered)
+                    if record is not None:
+                        states.append(record)
+                        if on_state is not None:
+                            on_state(record, event)
+                seen = len(history)
+            if finished:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {arn} still RUNNING after {timeout} s")
-            time.sleep(0.01)
+            time.sleep(interval)
         output = json.loads(desc["output"]) if desc.get("output") else None
         return RunResult(
             name=desc["name"],
@@ -336,13 +351,25 @@ class Sandbox:
             lines.extend(f"    {leaf}" for leaf in meta)
         return "\n".join(lines)
 
-    def snapshots(self, database: str, cluster: bool = False) -> list[str]:
+    def snapshots(
+        self, database: str, cluster: bool = False, snapshot_type: str | None = None
+    ) -> list[str]:
+        """Snapshot ids of `database`; `snapshot_type` `manual` or `automated` filters.
+        (moto, like RDS with backups on, takes an automated snapshot of a new instance.)"""
         rds = self.client("rds")
+        extra = {"SnapshotType": snapshot_type} if snapshot_type else {}
         if cluster:
-            found = rds.describe_db_cluster_snapshots(DBClusterIdentifier=database)
+            found = rds.describe_db_cluster_snapshots(DBClusterIdentifier=database, **extra)
             return sorted(s["DBClusterSnapshotIdentifier"] for s in found["DBClusterSnapshots"])
-        found = rds.describe_db_snapshots(DBInstanceIdentifier=database)
+        found = rds.describe_db_snapshots(DBInstanceIdentifier=database, **extra)
         return sorted(s["DBSnapshotIdentifier"] for s in found["DBSnapshots"])
+
+
+def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+        events.extend(page["events"])
+    return events
 
 
 def _state_record(event: dict[str, Any], entered: dict[str, tuple[datetime, str]]) -> StateRecord | None:

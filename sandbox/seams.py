@@ -73,9 +73,16 @@ def _load_handler(handler: str) -> Callable[[Any, Any], Any]:
 
 
 def invoke_in_process(
-    function: Any, event: Any, before: BeforeInvoke | None, log: InvocationLog | None
+    function: Any,
+    event: Any,
+    before: BeforeInvoke | None,
+    log: InvocationLog | None,
+    after: BeforeInvoke | None = None,
 ) -> tuple[str, bool, str]:
-    """Run the handler of `function` with `event`; (payload, errored, logs) like moto expects."""
+    """Run the handler of `function` with `event`; (payload, errored, logs) like moto expects.
+
+    `before` may raise to simulate a crashed function; `after` may raise a moto Lambda service
+    error, which fails the Invoke call itself after the handler did its work."""
     payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
     module_name = function.handler.rpartition(".")[0]
     try:
@@ -85,7 +92,6 @@ def invoke_in_process(
             before(module_name)
         handler = _load_handler(function.handler)
         result = handler(payload, FakeContext(function.function_name))
-        return json.dumps(result), False, ""
     except Exception as err:  # the Lambda runtime turns any exception into an error payload
         error_type = getattr(err, "error_type", None) or type(err).__name__
         body = {
@@ -94,11 +100,17 @@ def invoke_in_process(
             "stackTrace": traceback.format_tb(err.__traceback__)[-3:],
         }
         return json.dumps(body), True, ""
+    if after is not None:
+        after(module_name)  # may raise: the service error propagates to moto's Invoke
+    return json.dumps(result), False, ""
 
 
 @contextmanager
 def installed(
-    clock: SimClock, before: BeforeInvoke | None = None, log: InvocationLog | None = None
+    clock: SimClock,
+    before: BeforeInvoke | None = None,
+    log: InvocationLog | None = None,
+    after: BeforeInvoke | None = None,
 ) -> Iterator[None]:
     """Install the three seams for the duration of the block."""
     original_invoke = LambdaFunction._invoke_lambda
@@ -106,7 +118,7 @@ def installed(
     original_time = retrier_decl.time
 
     def _invoke(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        return invoke_in_process(self, event, before, log)
+        return invoke_in_process(self, event, before, log, after)
 
     def _wait(self: Any, env: Any, wait_seconds: int) -> None:
         clock.advance(wait_seconds)

@@ -16,9 +16,11 @@ from botocore.exceptions import ClientError
 
 from common.errors import InstanceBusy, PipelineError, SourceNotFound, Throttled
 
-# The state machine owns retries (with backoff and jitter, visible in the execution history);
-# the SDK makes only a couple of quick attempts of its own.
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2})
+# The state machine owns retries (Retry with backoff and jitter, visible in the execution
+# history, counted against one budget per step). The SDK makes exactly one attempt, so a
+# throttled or busy call surfaces at once as a named error instead of being retried twice over.
+# (botocore: `total_max_attempts` counts the first attempt; `max_attempts` would not.)
+_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 THROTTLING_CODES = frozenset(
     {
