@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
-
 from common import aws, clock, naming, settings
 from common.errors import AlreadyRunning, InvalidInput, SourceNotFound
 from common.inputs import Config, build_config
@@ -72,7 +71,9 @@ def check_not_running(config: Config, execution: dict[str, Any]) -> None:
                 continue
             detail = sfn.describe_execution(executionArn=item["executionArn"])
             try:
-                other = build_config(json.loads(detail.get("input") or "{}"), defaults, stack_settings)
+                other = build_config(
+                    json.loads(detail.get("input") or "{}"), defaults, stack_settings
+                )
             except (InvalidInput, ValueError):
                 continue  # that run will fail its own validation
             if not other.dry_run and _conflicts(config, other):
@@ -84,7 +85,9 @@ def check_not_running(config: Config, execution: dict[str, Any]) -> None:
 
 
 def validate(event: dict[str, Any]) -> dict[str, Any]:
-    config = build_config(event.get("input"), settings.pipeline_defaults(), settings.pipeline_settings())
+    config = build_config(
+        event.get("input"), settings.pipeline_defaults(), settings.pipeline_settings()
+    )
     execution = event.get("execution") or {}
     plan = plan_run(config, execution)
     check_database_exists(config)

@@ -27,6 +27,8 @@ import boto3
 from moto import mock_aws
 from moto.rds.models import rds_backends
 
+from common import aws as handler_aws  # the handlers' own modules: see sandbox/__init__.py
+from common import clock as handler_clock
 from sandbox import faults, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
@@ -147,9 +149,11 @@ class Sandbox:
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
-        self._stack.enter_context(seams.installed(
+        self._stack.enter_context(
+            seams.installed(
                 self.clock, self.faults.before_invoke, self.invocations, self.faults.after_invoke
-            ))
+            )
+        )
         self._stack.enter_context(self.rds.installed())
         self._install_clock()
         self._provision()
@@ -159,9 +163,6 @@ class Sandbox:
         self._stack.close()
 
     def _install_clock(self) -> None:
-        from common import aws as handler_aws  # the handlers' own modules (lambdas/ on path)
-        from common import clock as handler_clock
-
         handler_aws.reset_clients()
         handler_clock.set_clock(self.clock.now)
         self._stack.callback(handler_clock.set_clock, None)
@@ -218,7 +219,7 @@ class Sandbox:
                 Engine=engine,
                 AllocatedStorage=20,
                 MasterUsername="admin",
-                MasterUserPassword="sandbox-password",  # noqa: S106 - moto only
+                MasterUserPassword="sandbox-password",
             )["DBInstance"]["DBInstanceArn"]
         )
 
@@ -228,7 +229,7 @@ class Sandbox:
                 DBClusterIdentifier=identifier,
                 Engine=engine,
                 MasterUsername="admin",
-                MasterUserPassword="sandbox-password",  # noqa: S106 - moto only
+                MasterUserPassword="sandbox-password",
             )["DBCluster"]["DBClusterArn"]
         )
 
@@ -240,7 +241,9 @@ class Sandbox:
         taken = self.clock.now() - timedelta(hours=age_hours)
         ident = f"rds:{database}-{taken.strftime('%Y-%m-%d-%H-%M')}"
         if cluster:
-            snap: Any = backend.create_db_cluster_snapshot(database, ident, snapshot_type="automated")
+            snap: Any = backend.create_db_cluster_snapshot(
+                database, ident, snapshot_type="automated"
+            )
         else:
             snap = backend.create_db_snapshot(database, ident, snapshot_type="automated")
         snap.created = taken
@@ -327,7 +330,9 @@ class Sandbox:
     def export_folders(self, prefix: str) -> list[str]:
         """The first-level folders under `<prefix>/`."""
         head = f"{prefix.rstrip('/')}/"
-        return sorted({k[len(head) :].split("/", 1)[0] for k in self.listing(head) if "/" in k[len(head) :]})
+        return sorted(
+            {k[len(head) :].split("/", 1)[0] for k in self.listing(head) if "/" in k[len(head) :]}
+        )
 
     def tree(self, prefix: str) -> str:
         """A compact tree of the bucket under `prefix`: folders with their file counts."""
@@ -372,7 +377,9 @@ def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
     return events
 
 
-def _state_record(event: dict[str, Any], entered: dict[str, tuple[datetime, str]]) -> StateRecord | None:
+def _state_record(
+    event: dict[str, Any], entered: dict[str, tuple[datetime, str]]
+) -> StateRecord | None:
     kind = event["type"]
     if kind.endswith("StateEntered"):
         details = event.get("stateEnteredEventDetails", {})

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -32,8 +30,6 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 
 from sandbox.clock import SimClock
-
-LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 
 # A hook the fault injector uses: called with the handler module name before each invocation;
 # it may raise to simulate a crashed function.
@@ -66,8 +62,6 @@ class InvocationLog:
 
 def _load_handler(handler: str) -> Callable[[Any, Any], Any]:
     module_name, _, function_name = handler.rpartition(".")
-    if str(LAMBDAS_DIR) not in sys.path:
-        sys.path.insert(0, str(LAMBDAS_DIR))
     module = importlib.import_module(module_name)
     return getattr(module, function_name)  # type: ignore[no-any-return]
 

@@ -77,7 +77,9 @@ def test_purge_over_several_pages(sandbox: Sandbox) -> None:
     old = "mysnapshot-2020-01-01-00-00-abcdef"
     s3.put_object(Bucket=bucket, Key=f"{PREFIX}/{old}/export_info_{old}.json", Body=b"{}")
     for i in range(2499):
-        s3.put_object(Bucket=bucket, Key=f"{PREFIX}/{old}/shop/public.t/1/part-{i:05d}.gz.parquet", Body=b"x")
+        s3.put_object(
+            Bucket=bucket, Key=f"{PREFIX}/{old}/shop/public.t/1/part-{i:05d}.gz.parquet", Body=b"x"
+        )
     # When a run exports and purges
     result = sandbox.run({})
     # Then the old folder is gone in three pages and only the new export remains
@@ -96,7 +98,10 @@ def test_purge_over_several_pages(sandbox: Sandbox) -> None:
         ({"bogus": 1}, "bogus"),
         ({"s3_prefix": ""}, "s3_prefix"),
         ({"s3_prefix": "/"}, "s3_prefix"),
-        ({"db_instance_identifier": "mydb", "db_cluster_identifier": "c1"}, "db_cluster_identifier"),
+        (
+            {"db_instance_identifier": "mydb", "db_cluster_identifier": "c1"},
+            "db_cluster_identifier",
+        ),
         ({"db_instance_identifier": ""}, "db_instance_identifier"),
         ({"keep_snapshots": "3"}, "keep_snapshots"),
     ],
@@ -115,7 +120,7 @@ def test_one_throttling_error_then_success(sandbox: Sandbox) -> None:
     result = sandbox.run({})
     assert result.status == "SUCCEEDED", result.cause
     assert fault.fired == 1
-    assert [s.outcome for s in result.states if s.name == "ResolveSource"][0] == "error Throttled"
+    assert next(s.outcome for s in result.states if s.name == "ResolveSource") == "error Throttled"
     assert len(sandbox.export_folders(PREFIX)) == 1
 
 
