@@ -1,0 +1,77 @@
+"""Build the CDK app: context in, stack and cdk-nag checks out. Used by app.py and the tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import ConfigError, load_config
+from infra.stack import RdsS3ExportStack
+from infra.workflow import ASL_PATH
+
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+# CDK feature flags the stack relies on, set here so that no cdk.json edit can drop them.
+FEATURE_FLAGS: Mapping[str, Any] = {
+    # S3 access-log delivery is granted by a bucket policy, not the legacy LogDeliveryWrite ACL
+    # (the log bucket has ACLs disabled).
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+}
+
+
+def read_context_file(path: Path = CDK_JSON) -> dict[str, Any]:
+    """The `context` object of a cdk.json file ({} if the file has none).
+
+    `cdk synth` passes cdk.json's context to the app itself; `python app.py` (make synth) does
+    not, so the app reads it too. Context from the CLI (`-c`) still takes precedence.
+    """
+    if not path.exists():
+        return {}
+    context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
+    if not isinstance(context, dict):
+        raise TypeError(f"{path}: 'context' must be an object")
+    _refuse_null_keep_snapshots(context)
+    return context
+
+
+def _refuse_null_keep_snapshots(context: Mapping[str, Any]) -> None:
+    """CDK drops null context values, so `"keep_snapshots": null` would quietly mean the
+    default (3) instead of "keep all": refuse it and point to the spelling that works."""
+    entries = [("keep_snapshots", context)]
+    databases = context.get("databases")
+    if isinstance(databases, list):
+        entries += [
+            (f"databases[{i}].keep_snapshots", entry)
+            for i, entry in enumerate(databases)
+            if isinstance(entry, dict)
+        ]
+    for key, entry in entries:
+        if "keep_snapshots" in entry and entry["keep_snapshots"] is None:
+            raise ConfigError(
+                key, 'null does not survive CDK context; write "all" to keep all snapshots'
+            )
+
+
+def create_app(
+    context: Mapping[str, Any] | None = None,
+    *,
+    outdir: str | None = None,
+    definition_path: Path = ASL_PATH,
+) -> tuple[App, RdsS3ExportStack]:
+    """The app with the pipeline's stack and the AwsSolutions checks registered.
+
+    Raises ConfigError (naming the key) for a bad context value. `app.synth()` then writes the
+    template and fails on any cdk-nag finding that is not acknowledged.
+    """
+    app = App(context={**FEATURE_FLAGS, **(context or {})}, outdir=outdir)
+    config = load_config(app.node.get_all_context())
+    stack = RdsS3ExportStack(
+        app, config.pipeline_name, config=config, definition_path=definition_path
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return app, stack

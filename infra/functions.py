@@ -1,0 +1,332 @@
+"""The pipeline's Lambda functions, one per step, each with only the permissions it uses.
+
+Defaults owned here (the same for every function): the newest Python runtime this CDK version
+offers, arm64, one asset built from `lambdas/`, an own IAM role, JSON logs into an own log group
+with the configured retention, active X-Ray tracing, and a timeout sized to the step (purge
+deletes up to 1,000 keys per call; every other step makes a few API calls).
+
+The calls each function makes are listed in docs/contracts.md ("AWS calls per function"); the
+statements below follow that table and scope every RDS action to the configured databases and
+their snapshots, every S3 action to the configured prefixes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+from aws_cdk import CfnResource, Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.common import (
+    automated_snapshots,
+    database_arn,
+    depends_on_policies,
+    executions_arn,
+    log_group,
+    own_snapshots,
+    state_machine_arn,
+)
+from infra.config import Database, PipelineConfig
+from infra.nag import XRAY_REASON, ScopedPolicy, Wildcard, acknowledge
+from infra.storage import EXPORT_SERVICE, ExportStorage
+
+LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+MEMORY_MB = 256
+
+# RDS export tasks have no IAM resource type of their own: DescribeExportTasks accepts a
+# snapshot or cluster ARN only when the call filters by SourceArn. The pipeline looks its
+# tasks up by ExportTaskIdentifier, which IAM authorizes against Resource "*".
+DESCRIBE_EXPORT_TASKS_REASON = (
+    "AWS requires Resource '*' for rds:DescribeExportTasks called by ExportTaskIdentifier: "
+    "export tasks have no IAM resource type (snapshot and cluster ARNs apply only to calls "
+    "filtered by SourceArn). The action is read-only."
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One function: its module in lambdas/, what it does, and its timeout."""
+
+    module: str
+    construct_id: str
+    description: str
+    timeout: Duration
+
+    @property
+    def placeholder(self) -> str:
+        """Its ASL placeholder: the module name in PascalCase + `FunctionArn`."""
+        return "".join(part.capitalize() for part in self.module.split("_")) + "FunctionArn"
+
+
+STEPS: tuple[Step, ...] = (
+    Step(
+        "validate_input",
+        "ValidateInput",
+        "Merge the input over the defaults, validate it, plan ids, refuse overlapping runs",
+        Duration.seconds(30),
+    ),
+    Step(
+        "create_snapshot",
+        "CreateSnapshot",
+        "Create a tagged manual snapshot, or pick the latest automated / a named one",
+        Duration.seconds(60),
+    ),
+    Step(
+        "describe_status",
+        "DescribeStatus",
+        "Normalised status of one snapshot or export task, and the seconds to wait",
+        Duration.seconds(30),
+    ),
+    Step(
+        "start_export",
+        "StartExport",
+        "Start the export task of this run's snapshot (adopt its own task on a retry)",
+        Duration.seconds(60),
+    ),
+    Step(
+        "purge_prefix",
+        "PurgePrefix",
+        "Verify the new export, then delete older export folders one page at a time",
+        Duration.minutes(5),
+    ),
+    Step(
+        "prune_snapshots",
+        "PruneSnapshots",
+        "Delete the pipeline's own manual snapshots beyond keep_snapshots",
+        Duration.seconds(60),
+    ),
+)
+
+
+class PipelineFunctions(Construct):
+    """The six step functions, their roles, log groups and policies."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PipelineConfig,
+        storage: ExportStorage,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self._storage = storage
+        self._code = lambda_.Code.from_asset(
+            str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/__pycache__/**", "**/*.pyc"]
+        )
+        environments = self._environments()
+        self.functions: dict[str, lambda_.Function] = {}
+        self.policies: dict[str, ScopedPolicy] = {}
+        for step in STEPS:
+            function, policy = self._function(step, environments.get(step.module, {}))
+            self.functions[step.module] = function
+            self.policies[step.module] = policy
+
+        self._allow_validate_input(self.policies["validate_input"])
+        self._allow_create_snapshot(self.policies["create_snapshot"])
+        self._allow_describe_status(self.policies["describe_status"])
+        self._allow_start_export(self.policies["start_export"])
+        self._allow_purge_prefix(self.policies["purge_prefix"])
+        self._allow_prune_snapshots(self.policies["prune_snapshots"])
+        storage.allow_export_grants(self.role("start_export"))
+
+    def role(self, module: str) -> iam.IRole:
+        role = self.functions[module].role
+        if role is None:  # never: every function is built with its own role
+            raise RuntimeError(f"function {module} has no role")
+        return role
+
+    @property
+    def substitutions(self) -> dict[str, str]:
+        """ASL placeholder -> function ARN, for every step."""
+        return {step.placeholder: self.functions[step.module].function_arn for step in STEPS}
+
+    # --- building ---------------------------------------------------------------------------
+
+    def _environments(self) -> Mapping[str, dict[str, str]]:
+        """Environment variables, exactly as docs/contracts.md lists them."""
+        bucket = self._storage.bucket.bucket_name
+        return {
+            "validate_input": {
+                "PIPELINE_DEFAULTS": json.dumps(self._config.pipeline_defaults(), sort_keys=True),
+                "PIPELINE_SETTINGS": json.dumps(self._config.pipeline_settings(), sort_keys=True),
+                "EXPORT_BUCKET": bucket,
+            },
+            "start_export": {
+                "EXPORT_BUCKET": bucket,
+                "EXPORT_ROLE_ARN": self._storage.export_role.role_arn,
+                "EXPORT_KMS_KEY_ARN": self._storage.key.key_arn,
+            },
+            "purge_prefix": {"EXPORT_BUCKET": bucket},
+        }
+
+    def _function(
+        self, step: Step, environment: Mapping[str, str]
+    ) -> tuple[lambda_.Function, ScopedPolicy]:
+        name = step.construct_id
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            description=f"{self._config.pipeline_name}: {step.module} function",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        logs = log_group(self, f"{name}Logs", self._config.log_retention_days)
+        policy = ScopedPolicy(self, f"{name}Permissions", role)
+        policy.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [logs.log_group_arn])
+        function = lambda_.Function(
+            self,
+            name,
+            description=f"{self._config.pipeline_name}: {step.description}",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            code=self._code,
+            handler=f"{step.module}.lambda_handler",
+            role=role,
+            timeout=step.timeout,
+            memory_size=MEMORY_MB,
+            environment=dict(environment) or None,
+            log_group=logs,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            tracing=lambda_.Tracing.ACTIVE,
+        )
+        default_policy = role.node.find_child("DefaultPolicy")  # CDK's statement for tracing
+        acknowledge(default_policy, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+        # Created only once its permissions exist (its first call can write logs, use X-Ray).
+        depends_on_policies(
+            cast(CfnResource, function.node.default_child), default_policy, policy.policy
+        )
+        return function, policy
+
+    # --- permissions, one method per function (docs/contracts.md) ----------------------------
+
+    def _databases(self, kind: str) -> list[Database]:
+        return [db for db in self._config.databases if db.kind == kind]
+
+    def _snapshots(self, *, automated: bool) -> list[str | Wildcard]:
+        found: list[str | Wildcard] = [own_snapshots(self, db) for db in self._config.databases]
+        if automated:
+            found += [automated_snapshots(self, db) for db in self._config.databases]
+        return found
+
+    def _snapshots_of(self, kind: str, *, automated: bool) -> list[str | Wildcard]:
+        databases = self._databases(kind)
+        found: list[str | Wildcard] = [own_snapshots(self, db) for db in databases]
+        if automated:
+            found += [automated_snapshots(self, db) for db in databases]
+        return found
+
+    def _describe_databases(self, policy: ScopedPolicy) -> None:
+        """DescribeDBInstances / DescribeDBClusters on the configured databases only."""
+        for kind, action in (
+            ("instance", "rds:DescribeDBInstances"),
+            ("cluster", "rds:DescribeDBClusters"),
+        ):
+            databases = self._databases(kind)
+            if databases:
+                policy.allow([action], [database_arn(self, db) for db in databases])
+
+    def _describe_snapshots(self, policy: ScopedPolicy) -> None:
+        """DescribeDB(Cluster)Snapshots of the configured databases: their own and automated
+        snapshots (by snapshot id) and the database itself (calls filtered by database)."""
+        for kind, action in (
+            ("instance", "rds:DescribeDBSnapshots"),
+            ("cluster", "rds:DescribeDBClusterSnapshots"),
+        ):
+            databases = self._databases(kind)
+            if databases:
+                policy.allow(
+                    [action],
+                    [database_arn(self, db) for db in databases]
+                    + self._snapshots_of(kind, automated=True),
+                )
+
+    def _describe_export_tasks(self, policy: ScopedPolicy) -> None:
+        policy.allow(["rds:DescribeExportTasks"], [Wildcard("*", DESCRIBE_EXPORT_TASKS_REASON)])
+
+    def _list_prefixes(self, policy: ScopedPolicy) -> None:
+        """s3:ListBucket, only for listings under the configured prefixes."""
+        policy.allow(
+            ["s3:ListBucket"],
+            [self._storage.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{p}/*" for p in self._config.s3_prefixes]}},
+        )
+
+    def _allow_validate_input(self, policy: ScopedPolicy) -> None:
+        self._describe_databases(policy)
+        policy.allow(["states:ListExecutions"], [state_machine_arn(self, self._config)])
+        policy.allow(["states:DescribeExecution"], [executions_arn(self, self._config)])
+        self._list_prefixes(policy)  # the dry run reports what is under the prefix
+
+    def _allow_create_snapshot(self, policy: ScopedPolicy) -> None:
+        for kind, action in (
+            ("instance", "rds:CreateDBSnapshot"),
+            ("cluster", "rds:CreateDBClusterSnapshot"),
+        ):
+            databases = self._databases(kind)
+            if databases:  # the database and the new snapshot are both authorized
+                policy.allow(
+                    [action],
+                    [database_arn(self, db) for db in databases]
+                    + self._snapshots_of(kind, automated=False),
+                )
+        policy.allow(["rds:AddTagsToResource"], self._snapshots(automated=False))
+        policy.allow(["rds:ListTagsForResource"], self._snapshots(automated=True))
+        self._describe_snapshots(policy)
+        self._describe_databases(policy)
+
+    def _allow_describe_status(self, policy: ScopedPolicy) -> None:
+        self._describe_snapshots(policy)
+        self._describe_export_tasks(policy)
+
+    def _allow_start_export(self, policy: ScopedPolicy) -> None:
+        # StartExportTask is authorized against the exported snapshot's ARN.
+        policy.allow(["rds:StartExportTask"], self._snapshots(automated=True))
+        self._describe_export_tasks(policy)
+        policy.allow(
+            ["iam:PassRole"],
+            [self._storage.export_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": EXPORT_SERVICE}},
+        )
+        policy.allow(["kms:DescribeKey"], [self._storage.key.key_arn])
+        policy.allow(
+            ["kms:CreateGrant"],
+            [self._storage.key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        )
+
+    def _allow_purge_prefix(self, policy: ScopedPolicy) -> None:
+        self._list_prefixes(policy)
+        prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
+        policy.allow(["s3:GetObject"], prefixes)  # the new export's metadata (and HEAD)
+        policy.allow(["s3:DeleteObject"], prefixes)
+        policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])  # metadata is SSE-KMS
+        self._describe_export_tasks(policy)  # never delete a folder RDS is still writing
+
+    def _allow_prune_snapshots(self, policy: ScopedPolicy) -> None:
+        self._describe_snapshots(policy)
+        policy.allow(["rds:ListTagsForResource"], self._snapshots(automated=False))
+        for kind, action in (
+            ("instance", "rds:DeleteDBSnapshot"),
+            ("cluster", "rds:DeleteDBClusterSnapshot"),
+        ):
+            if self._databases(kind):  # only the pipeline's own, tagged snapshots
+                policy.allow(
+                    [action],
+                    self._snapshots_of(kind, automated=False),
+                    conditions={
+                        "StringEquals": {
+                            "aws:ResourceTag/rds-s3-export:pipeline": self._config.pipeline_name
+                        }
+                    },
+                )
+        self._describe_export_tasks(policy)  # never delete a snapshot still being exported

@@ -1,0 +1,96 @@
+"""The stack: composes the constructs and publishes what a user needs to use the pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.alerts import PipelineAlerts
+from infra.config import PipelineConfig
+from infra.functions import PipelineFunctions
+from infra.schedule import PipelineSchedules
+from infra.storage import ExportStorage
+from infra.workflow import ASL_PATH, ExportWorkflow
+
+
+class RdsS3ExportStack(Stack):
+    """Scheduled RDS snapshot export to S3 (Parquet), orchestrated by Step Functions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PipelineConfig,
+        definition_path: Path = ASL_PATH,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=config.pipeline_name,
+            description=(
+                f"{config.pipeline_name}: scheduled RDS snapshot export to S3 as Parquet, "
+                "orchestrated by Step Functions"
+            ),
+        )
+        self.config = config
+        self.storage = ExportStorage(self, "Storage", config=config)
+        self.functions = PipelineFunctions(self, "Functions", config=config, storage=self.storage)
+        self.workflow = ExportWorkflow(
+            self,
+            "Workflow",
+            config=config,
+            functions=self.functions,
+            definition_path=definition_path,
+        )
+        self.schedules = PipelineSchedules(
+            self, "Schedules", config=config, state_machine=self.workflow.state_machine
+        )
+        self.alerts = PipelineAlerts(
+            self,
+            "Alerts",
+            config=config,
+            state_machine=self.workflow.state_machine,
+            dead_letter_queue=self.schedules.dead_letter_queue,
+        )
+        self._outputs()
+
+    def _outputs(self) -> None:
+        config, bucket = self.config, self.storage.bucket.bucket_name
+        state_machine_arn = self.workflow.state_machine.state_machine_arn
+        prefixes = config.s3_prefixes
+        CfnOutput(self, "StateMachineArn", value=state_machine_arn)
+        CfnOutput(self, "BucketName", value=bucket)
+        CfnOutput(
+            self,
+            "S3Prefix",
+            value=", ".join(prefixes),
+            description="Where exports land in the bucket (one prefix per database)",
+        )
+        CfnOutput(
+            self,
+            "SnowflakeStageUrl",
+            value=", ".join(f"s3://{bucket}/{prefix}/" for prefix in prefixes),
+            description="URL for a Snowflake external stage (its storage integration needs "
+            "kms:Decrypt on KmsKeyArn)",
+        )
+        CfnOutput(self, "KmsKeyArn", value=self.storage.key.key_arn)
+        CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
+        example: dict[str, Any] = (
+            {**config.databases[0].execution_input(), "dry_run": True}
+            if config.multi_database
+            else {"dry_run": True}
+        )
+        CfnOutput(
+            self,
+            "StartExecutionCommand",
+            value=(
+                f"aws stepfunctions start-execution --state-machine-arn {state_machine_arn} "
+                f"--input '{json.dumps(example, sort_keys=True)}'"
+            ),
+            description="Start a dry run by hand (drop dry_run to export for real)",
+        )

@@ -1,0 +1,176 @@
+"""Where exports land: the bucket, the KMS key, and the role RDS writes with.
+
+Defaults owned here:
+
+* the bucket blocks all public access, refuses plain HTTP (and TLS below 1.2), encrypts with
+  SSE-KMS under the export key (with an S3 Bucket Key, to keep KMS calls and cost down), logs
+  its access to a separate bucket, and is retained when the stack is deleted;
+* versioning is off on purpose: the purge step deletes the previous export once a newer one is
+  complete, and with versioning every deleted export would stay billed as non-current versions.
+  The history of the data lives in the database's snapshots, not in old Parquet files;
+* the key rotates yearly, is retained, and lets the start-export function have RDS create
+  grants on it (`kms:GrantIsForAWSResource`), which is how StartExportTask uses a key;
+* the export role is assumable only by `export.rds.amazonaws.com` for export tasks of this
+  account and region, and may touch only the configured prefixes.
+
+An existing bucket (`bucket_name`) or key (`kms_key_arn`) is imported instead; the stack then
+cannot change its policies (see docs/deploy.md for what they need).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.common import rds_arn
+from infra.config import PipelineConfig
+from infra.nag import ScopedPolicy, Wildcard
+
+EXPORT_SERVICE = "export.rds.amazonaws.com"
+ACCESS_LOG_EXPIRATION = Duration.days(365)
+INCOMPLETE_UPLOAD_EXPIRATION = Duration.days(7)
+
+# The object-level actions AWS documents for the export role (StartExportTask, IamRoleArn).
+EXPORT_OBJECT_ACTIONS = ("s3:PutObject*", "s3:GetObject*", "s3:DeleteObject*")
+# What RDS needs of the key to write SSE-KMS objects and encrypt the export (no wildcards).
+EXPORT_KEY_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:DescribeKey",
+)
+
+
+class ExportStorage(Construct):
+    """The export bucket, its KMS key and the RDS export role."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self.key_is_owned = config.kms_key_arn is None
+        self.key: kms.IKey = (
+            kms.Key.from_key_arn(self, "ExportKey", config.kms_key_arn)
+            if config.kms_key_arn
+            else self._create_key()
+        )
+        self.bucket: s3.IBucket = (
+            s3.Bucket.from_bucket_name(self, "ExportBucket", config.bucket_name)
+            if config.bucket_name
+            else self._create_bucket()
+        )
+        self.export_role, self.export_role_policy = self._create_export_role()
+
+    def prefix_objects_arn(self, prefix: str) -> Wildcard:
+        """Every object under `prefix/` (and nothing else in the bucket)."""
+        return Wildcard(
+            self.bucket.arn_for_objects(f"{prefix}/*"),
+            f"Objects under the configured export prefix '{prefix}/' only: RDS names each "
+            "export folder after its export task, and a run's files are not known in advance.",
+        )
+
+    def allow_export_grants(self, role: iam.IRole) -> None:
+        """Let `role` start exports with this key: DescribeKey, and CreateGrant for RDS only.
+
+        StartExportTask has RDS create a grant on the key with the caller's permissions; the
+        `kms:GrantIsForAWSResource` condition limits that to grants made by an AWS service.
+        An imported key's policy is not the stack's to change: see docs/deploy.md.
+        """
+        if not isinstance(self.key, kms.Key):
+            return
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowStartExportToDescribeKey",
+                principals=[iam.ArnPrincipal(role.role_arn)],
+                actions=["kms:DescribeKey"],
+                resources=["*"],
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowRdsExportGrantsForStartExport",
+                principals=[iam.ArnPrincipal(role.role_arn)],
+                actions=["kms:CreateGrant"],
+                resources=["*"],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+
+    def _create_key(self) -> kms.Key:
+        return kms.Key(
+            self,
+            "ExportKey",
+            description=f"{self._config.pipeline_name}: encrypts RDS snapshot exports in S3",
+            alias=f"alias/{self._config.pipeline_name}-export",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _create_bucket(self) -> s3.Bucket:
+        # The access-log target (cdk-nag accepts an access-log target without logging of its
+        # own: logging the log bucket would loop).
+        access_logs = s3.Bucket(
+            self,
+            "AccessLogBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # log delivery cannot write SSE-KMS
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=False,
+            lifecycle_rules=[s3.LifecycleRule(expiration=ACCESS_LOG_EXPIRATION)],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        return s3.Bucket(
+            self,
+            "ExportBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=False,  # see the module docstring
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="export-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    abort_incomplete_multipart_upload_after=INCOMPLETE_UPLOAD_EXPIRATION
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _create_export_role(self) -> tuple[iam.Role, iam.Policy]:
+        export_tasks = rds_arn(self, "export-task", "*")
+        role = iam.Role(
+            self,
+            "ExportRole",
+            description=f"{self._config.pipeline_name}: assumed by RDS to write snapshot exports",
+            assumed_by=iam.ServicePrincipal(
+                EXPORT_SERVICE,
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {"aws:SourceArn": export_tasks},
+                },
+            ),
+        )
+        policy = ScopedPolicy(self, "ExportRolePolicy", role)
+        policy.allow(
+            EXPORT_OBJECT_ACTIONS,
+            [self.prefix_objects_arn(prefix) for prefix in self._config.s3_prefixes],
+            action_wildcard_reason=(
+                "AWS documents s3:PutObject*, s3:GetObject* and s3:DeleteObject* as the "
+                "object permissions of the snapshot export role (StartExportTask, IamRoleArn); "
+                "they apply only under the configured export prefixes."
+            ),
+        )
+        policy.allow(["s3:ListBucket", "s3:GetBucketLocation"], [self.bucket.bucket_arn])
+        policy.allow(EXPORT_KEY_ACTIONS, [self.key.key_arn])
+        return role, policy.policy
