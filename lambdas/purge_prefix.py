@@ -24,6 +24,7 @@ while `more` is true. With `dry_run` it deletes nothing and reports the keys it 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -43,6 +44,8 @@ def _get_json(bucket: str, key: str) -> Any:
     try:
         body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as err:
+        if aws.error_code(err) in aws.THROTTLING_CODES:  # transient: the state machine retries
+            aws.raise_as(err, PurgeRefused, "s3:GetObject", f"s3://{bucket}/{key}")
         raise PurgeRefused(
             f"cannot read s3://{bucket}/{key} ({aws.describe(err)}): the new export cannot be "
             "verified, nothing was deleted"
@@ -82,7 +85,10 @@ def verify_export(bucket: str, prefix: str, task_id: str, policy: str) -> dict[s
     listing = s3.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, Prefix=s3layout.tables_info_prefix(prefix, task_id)
     )
-    info_files = [o["Key"] for page in listing for o in page.get("Contents", [])]
+    try:
+        info_files = [o["Key"] for page in listing for o in page.get("Contents", [])]
+    except ClientError as err:
+        aws.raise_as(err, PurgeRefused, "s3:ListObjectsV2", f"{where}export_tables_info_*")
     if not info_files:
         raise PurgeRefused(f"no export_tables_info file in {where}: nothing was deleted")
     for key in info_files:
@@ -131,7 +137,7 @@ def _has_export_info(bucket: str, prefix: str, folder: str) -> bool:
 
 
 def classify_folder(
-    folder: str, bucket: str, prefix: str, new_id: str | None, known: set[str], running: set[str]
+    folder: str, bucket: str, prefix: str, new_id: str | None, *, known: set[str], running: set[str]
 ) -> str:
     """`keep-new`, `keep-running`, `not-an-export` or `old-export`."""
     if folder == new_id:
@@ -164,6 +170,32 @@ def _delete(bucket: str, keys: list[str]) -> None:
         )
 
 
+def _sort_page(
+    keys: list[str],
+    prefix: str,
+    classify: Callable[[str], str],
+    markers: list[str],
+    left_alone: set[str],
+) -> list[str]:
+    """The keys of one listed page to delete now. An old folder's export_info goes to
+    `markers` instead (deleted on the last page); what is not an export goes to `left_alone`."""
+    doomed: list[str] = []
+    for key in keys:
+        folder = s3layout.folder_of(prefix, key)
+        if folder is None:
+            left_alone.add(key.rsplit("/", 1)[-1] or key)
+            continue
+        verdict = classify(folder)
+        if verdict == "old-export":
+            if key == s3layout.export_info_key(prefix, folder):
+                markers.append(key)  # what makes the folder an export: deleted last
+            else:
+                doomed.append(key)
+        elif verdict == "not-an-export":
+            left_alone.add(f"{folder}/")
+    return doomed
+
+
 def purge_page(event: dict[str, Any]) -> dict[str, Any]:
     config, state = event["config"], dict(event["purge"])
     dry_run = bool(config.get("dry_run"))
@@ -177,7 +209,9 @@ def purge_page(event: dict[str, Any]) -> dict[str, Any]:
     if not state.get("started_at"):
         state["started_at"] = clock.isoformat(now)
     if state["pages"] == 0 and new_id is not None:
-        state["verification"] = verify_export(bucket, prefix, new_id, config["skipped_tables_policy"])
+        state["verification"] = verify_export(
+            bucket, prefix, new_id, config["skipped_tables_policy"]
+        )
         state["warnings"] = [
             f"table skipped by RDS: {t}" for t in state["verification"]["tables_skipped"]
         ]
@@ -193,23 +227,17 @@ def purge_page(event: dict[str, Any]) -> dict[str, Any]:
     keys = [o["Key"] for o in page.get("Contents", [])]
 
     verdicts: dict[str, str] = {}
-    doomed: list[str] = []
     markers = list(state.get("markers", []))
     left_alone = set(state.get("left_alone", []))
-    for key in keys:
-        folder = s3layout.folder_of(prefix, key)
-        if folder is None:
-            left_alone.add(key.rsplit("/", 1)[-1] or key)
-            continue
+
+    def classify(folder: str) -> str:
         if folder not in verdicts:
-            verdicts[folder] = classify_folder(folder, bucket, prefix, new_id, known, running)
-        if verdicts[folder] == "old-export":
-            if key == s3layout.export_info_key(prefix, folder):
-                markers.append(key)  # what makes the folder an export: deleted last
-            else:
-                doomed.append(key)
-        elif verdicts[folder] == "not-an-export":
-            left_alone.add(f"{folder}/")
+            verdicts[folder] = classify_folder(
+                folder, bucket, prefix, new_id, known=known, running=running
+            )
+        return verdicts[folder]
+
+    doomed = _sort_page(keys, prefix, classify, markers, left_alone)
     more = bool(page.get("IsTruncated")) and bool(keys)
     if not more:
         doomed.extend(markers)
@@ -239,7 +267,12 @@ def purge_page(event: dict[str, Any]) -> dict[str, Any]:
     )
     logger.info(
         "purge page",
-        extra={"page": state["pages"], "deleted": len(doomed), "dry_run": dry_run, "more": state["more"]},
+        extra={
+            "page": state["pages"],
+            "deleted": len(doomed),
+            "dry_run": dry_run,
+            "more": state["more"],
+        },
     )
     return state
 

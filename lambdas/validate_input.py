@@ -7,9 +7,11 @@ configuration), `plan` (ids and times of this run) and `purge` (the purge loop's
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+
 from common import aws, clock, naming, settings
 from common.errors import AlreadyRunning, InvalidInput, SourceNotFound
 from common.inputs import Config, build_config
@@ -42,8 +44,30 @@ def check_database_exists(config: Config) -> None:
         aws.raise_as(err, SourceNotFound, "describe", f"database {config.database_id}")
 
 
+def check_bucket_exists(config: Config) -> None:
+    """The stack's export bucket can be listed under the prefix (a dry run's promise that the
+    real run would find it). A missing bucket is a misconfigured stack: InvalidInput naming it."""
+    bucket = settings.export_bucket()
+    try:
+        aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"{config.s3_prefix}/", MaxKeys=1)
+    except ClientError as err:
+        aws.raise_as(
+            err,
+            InvalidInput,
+            "s3:ListObjectsV2",
+            f"export bucket s3://{bucket}/{config.s3_prefix}/",
+        )
+
+
 def _conflicts(mine: Config, other: Config) -> bool:
     return other.database_id == mine.database_id or other.s3_prefix == mine.s3_prefix
+
+
+def _millis(moment: datetime) -> datetime:
+    """`moment` cut to whole milliseconds, the precision ListExecutions reports. The context
+    object's StartTime can be finer (moto gives microseconds); compared as is, two runs
+    started within one millisecond would each see the other as the older and both refuse."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def check_not_running(config: Config, execution: dict[str, Any]) -> None:
@@ -58,30 +82,44 @@ def check_not_running(config: Config, execution: dict[str, Any]) -> None:
     if config.dry_run or not isinstance(state_machine, str):
         return
     sfn = aws.client("stepfunctions")
-    defaults, stack_settings = settings.pipeline_defaults(), settings.pipeline_settings()
-    my_key = (clock.parse(execution["start_time"]), execution["name"])
-    for page in sfn.get_paginator("list_executions").paginate(
-        stateMachineArn=state_machine, statusFilter="RUNNING"
-    ):
-        for item in page.get("executions", []):
-            if item["executionArn"] == execution["id"]:
-                continue
-            other_key = (item["startDate"], item["name"])
-            if other_key >= my_key:
-                continue
-            detail = sfn.describe_execution(executionArn=item["executionArn"])
-            try:
-                other = build_config(
-                    json.loads(detail.get("input") or "{}"), defaults, stack_settings
-                )
-            except (InvalidInput, ValueError):
-                continue  # that run will fail its own validation
-            if not other.dry_run and _conflicts(config, other):
-                raise AlreadyRunning(
-                    f"execution {item['name']} (started {clock.isoformat(item['startDate'])}) "
-                    f"is still exporting database {other.database_id} to prefix "
-                    f"{other.s3_prefix}; this run would overlap it. Start again after it ends."
-                )
+    my_key = (_millis(clock.parse(execution["start_time"])), execution["name"])
+    try:
+        for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=state_machine, statusFilter="RUNNING"
+        ):
+            for item in page.get("executions", []):
+                if item["executionArn"] == execution["id"]:
+                    continue
+                if (_millis(item["startDate"]), item["name"]) >= my_key:
+                    continue  # a younger run: it yields to this one
+                detail = sfn.describe_execution(executionArn=item["executionArn"])
+                _refuse_if_overlapping(config, item, detail.get("input") or "{}")
+    except ClientError as err:
+        # Throttling becomes Throttled, which the state machine retries. Anything else means
+        # the overlap cannot be ruled out, and then the run does not start.
+        aws.raise_as(
+            err,
+            InvalidInput,
+            "states:ListExecutions/DescribeExecution (the overlapping-run check)",
+            f"state machine {state_machine}",
+        )
+
+
+def _refuse_if_overlapping(config: Config, item: dict[str, Any], other_input: str) -> None:
+    """Raise AlreadyRunning if the older RUNNING execution `item` exports the same database or
+    into the same prefix as `config`."""
+    try:
+        other = build_config(
+            json.loads(other_input), settings.pipeline_defaults(), settings.pipeline_settings()
+        )
+    except (InvalidInput, ValueError):
+        return  # that run will fail its own validation
+    if not other.dry_run and _conflicts(config, other):
+        raise AlreadyRunning(
+            f"execution {item['name']} (started {clock.isoformat(item['startDate'])}) "
+            f"is still exporting database {other.database_id} to prefix "
+            f"{other.s3_prefix}; this run would overlap it. Start again after it ends."
+        )
 
 
 def validate(event: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +129,8 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
     execution = event.get("execution") or {}
     plan = plan_run(config, execution)
     check_database_exists(config)
+    if config.dry_run:
+        check_bucket_exists(config)
     check_not_running(config, execution)
     logger.info("validated", extra={"config": config.as_dict(), "plan": plan})
     return {

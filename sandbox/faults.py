@@ -25,6 +25,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.handlers import BUILTIN_HANDLERS
 from moto.awslambda.exceptions import LambdaClientError
 from moto.core.botocore_stubber import MockRawResponse
+from moto.core.models import botocore_stubber
 
 HTTP_STATUS = {
     "AccessDenied": 403,
@@ -195,18 +196,31 @@ _handler_lock = threading.Lock()
 
 
 def _dispatch(request: Any, event_name: str, **kwargs: Any) -> AWSResponse | None:
+    """moto's own before-send handler, unless a fault answers first.
+
+    botocore calls *every* before-send handler and takes the first response, so a fault
+    handler placed beside moto's would not stop moto from carrying the request out (a
+    "throttled" CreateDBSnapshot would create the snapshot, an "access denied" DeleteObjects
+    would delete). This handler therefore stands in moto's place: a faulted request never
+    reaches moto, as a refused request never reaches a real service."""
     for injector in list(_installed):
         response = injector.before_send(request, event_name, **kwargs)
         if response is not None:
             return response
-    return None
+    return botocore_stubber(event_name=event_name, request=request, **kwargs)
 
 
 def install(injector: FaultInjector) -> None:
-    """Put the injector in front of moto for clients created from now on."""
+    """Put the injector in place of moto's handler for clients (sessions) created from now on.
+
+    mock_aws gives every mocked block a fresh default session, so install before entering it.
+    """
     with _handler_lock:
-        if ("before-send", _dispatch) not in BUILTIN_HANDLERS:
-            BUILTIN_HANDLERS.insert(0, ("before-send", _dispatch))
+        moto_entry = ("before-send", botocore_stubber)
+        if moto_entry in BUILTIN_HANDLERS:
+            BUILTIN_HANDLERS[BUILTIN_HANDLERS.index(moto_entry)] = ("before-send", _dispatch)
+        elif ("before-send", _dispatch) not in BUILTIN_HANDLERS:
+            raise RuntimeError("moto's before-send handler is not registered: moto changed")
         _installed.append(injector)
 
 

@@ -74,7 +74,8 @@ def _check_type(key: str, value: Any, expected: type, label: str) -> None:
 def check_s3_prefix(key: str, value: Any) -> str:
     """A safe, normalised S3 prefix (no leading or trailing `/`). Raises InvalidInput."""
     _check_type(key, value, str, "a string")
-    prefix = value.rstrip("/") if value.endswith("/") and len(value) > 1 else value
+    text: str = value
+    prefix = text.rstrip("/") if text.endswith("/") and len(text) > 1 else text
     if not prefix or prefix in {"/", ".", ".."}:
         raise InvalidInput(f"{key} must not be empty, '/', '.' or '..' (got {value!r})")
     if prefix.startswith("/"):
@@ -99,7 +100,7 @@ def _check_identifier(key: str, value: Any, kind: str) -> str:
             f"{naming.RDS_ID_MAX[kind]} letters, digits or single hyphens, starting with a "
             "letter and not ending with a hyphen"
         )
-    return value
+    return str(value)
 
 
 def _check_snapshot_identifier(key: str, value: Any) -> str:
@@ -108,7 +109,7 @@ def _check_snapshot_identifier(key: str, value: Any) -> str:
     bare = value.removeprefix("rds:")
     if not naming.is_rds_identifier(bare, "snapshot"):
         raise InvalidInput(f"{key} {value!r} is not a valid RDS snapshot identifier")
-    return value
+    return str(value)
 
 
 def _check_export_only(key: str, value: Any) -> list[str]:
@@ -160,13 +161,19 @@ def merge(raw: Any, defaults: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _database(merged: Mapping[str, Any]) -> tuple[str, str]:
+def _database(merged: Mapping[str, Any], raw: Mapping[str, Any]) -> tuple[str, str]:
     given = {key: merged.get(key) for key in DATABASE_KEYS if merged.get(key) not in (None, "")}
     if len(given) == 2:
         raise InvalidInput(
             "db_instance_identifier and db_cluster_identifier are both set; give exactly one"
         )
     if not given:
+        blank = [key for key in DATABASE_KEYS if key in raw]
+        if blank:  # the input named the key but gave no value: say so, not "no default"
+            raise InvalidInput(
+                f"{blank[0]} must not be empty (got {raw[blank[0]]!r}): name the database, or "
+                "leave the key out to use the stack's default"
+            )
         raise InvalidInput(
             "db_instance_identifier or db_cluster_identifier is required (no default configured)"
         )
@@ -186,12 +193,10 @@ def _check_allowed(key: str, value: str, allowed: Any, nested: bool) -> None:
         )
 
 
-def build_config(
-    raw: Any, defaults: Mapping[str, Any], settings: Mapping[str, Any]
-) -> Config:
+def build_config(raw: Any, defaults: Mapping[str, Any], settings: Mapping[str, Any]) -> Config:
     """Validate `raw` (the execution input) against the stack's defaults and settings."""
     merged = merge(raw, defaults)
-    kind, database_id = _database(merged)
+    kind, database_id = _database(merged, raw)
     _check_allowed(
         "db_cluster_identifier" if kind == "cluster" else "db_instance_identifier",
         database_id,

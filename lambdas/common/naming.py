@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 # RDS DB instance / cluster / manual snapshot identifiers: a letter first, then letters,
 # digits and single hyphens, no trailing hyphen.
@@ -23,7 +23,10 @@ def is_export_task_id(value: str) -> bool:
 
 
 def minute_stamp(moment: datetime) -> str:
-    """`YYYY-mm-dd-HH-MM` in UTC: the original tool's snapshot id format."""
+    """`YYYY-mm-dd-HH-MM` in UTC: the original tool's snapshot id format. An aware time in
+    another zone is converted first (a naive one is taken to be UTC already)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d-%H-%M")
 
 

@@ -1,0 +1,345 @@
+"""The execution input: every key with bad values ends in InvalidInput naming the key.
+
+Most of it is `common.inputs.build_config` called directly (fast); a handful at the end run
+through the state machine, to show the run fails in ValidateInput before anything exists.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from common import inputs
+from common.errors import InvalidInput
+from common.inputs import Config, build_config, check_s3_prefix
+from sandbox.runtime import Sandbox, Settings
+
+DEFAULTS: dict[str, Any] = {
+    "db_instance_identifier": "mydb",
+    "source": "new-snapshot",
+    "snapshot_prefix": "mysnapshot",
+    "s3_prefix": "exports/mydb",
+    "export_only": [],
+    "keep_snapshots": 2,
+}
+# RDS identifier rules, written out independently of common.naming
+RDS_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*(?<!-)$")
+
+
+def build(raw: Any, defaults: dict[str, Any] | None = None, **stack: Any) -> Config:
+    return build_config(raw, DEFAULTS if defaults is None else defaults, stack)
+
+
+def refusal(raw: Any, defaults: dict[str, Any] | None = None, **stack: Any) -> str:
+    with pytest.raises(InvalidInput) as refused:
+        build(raw, defaults, **stack)
+    return str(refused.value)
+
+
+# --- every key, bad values ------------------------------------------------------------------
+
+BAD: list[tuple[str, dict[str, Any]]] = [
+    # (the key the message must start with, the input)
+    *[
+        ("db_instance_identifier", {"db_instance_identifier": v})
+        for v in (5, True, ["mydb"], {"id": "mydb"}, "", None, "a" * 64)
+    ],
+    *[
+        ("db_instance_identifier", {"db_instance_identifier": v})
+        for v in ("my_db", "1mydb", "mydb-", "my--db", "my db", "mydb;", "dbé", "-mydb")
+    ],
+    *[
+        ("db_cluster_identifier", {"db_cluster_identifier": v})
+        for v in (5, "", "c" * 64, "my_cluster", "cluster-")
+    ],
+    *[("source", {"source": v}) for v in (5, None, "", "latest", "NEW-SNAPSHOT", "s" * 300)],
+    *[
+        ("snapshot_identifier", {"source": "snapshot", "snapshot_identifier": v})
+        for v in (None, "", 5, "my_snap", "s" * 256, "rds:", "rds:my_db", "9snap")
+    ],
+    ("snapshot_identifier", {"snapshot_identifier": "mysnap"}),  # without source snapshot
+    *[
+        ("snapshot_prefix", {"snapshot_prefix": v})
+        for v in (5, None, "", "a" * 201, "a" * 256, "my_prefix", "1prefix", "prefix-", "a--b")
+    ],
+    *[
+        ("s3_prefix", {"s3_prefix": v})
+        for v in (
+            5,
+            None,
+            ["exports"],
+            "",
+            "/",
+            "//",
+            ".",
+            "..",
+            "/exports/db",
+            "exports:db",
+            "s3://bucket/exports",
+            "exports db",
+            'exports"db',
+            "exports\\db",
+            "exports`db",
+            "exports\ndb",
+            "exports\x00db",
+            "exports//db",
+            "exports/./db",
+            "exports/../db",
+            "a" * 513,
+        )
+    ],
+    *[
+        ("export_only", {"export_only": v})
+        for v in ("shop", {"shop": 1}, [5], [""], ["a/b"], ["a.b.c.d"], ["has space"], [None])
+    ],
+    ("export_only", {"export_only": ["x" * (200 * 1024)]}),
+    *[("keep_snapshots", {"keep_snapshots": v}) for v in ("3", True, -1, 101, 1.5, [])],
+    *[("dry_run", {"dry_run": v}) for v in ("true", 1, None, "yes", [])],
+]
+
+
+@pytest.mark.parametrize(("key", "raw"), BAD, ids=[f"{k}={v[k]!r:.30}" for k, v in BAD])
+def test_a_bad_value_is_refused_naming_its_key(key: str, raw: dict[str, Any]) -> None:
+    # Given the defaults, When the input gives a bad value for `key`
+    message = refusal(raw)
+    # Then InvalidInput's message (the execution's Cause) starts with the key
+    assert message.startswith(key), message
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ({"bogus": 1}, "unknown key(s) bogus;"),
+        ({"S3_prefix": "x"}, "unknown key(s) S3_prefix;"),  # the original tool's typo
+        ({"dryrun": True, "keep": 1}, "unknown key(s) dryrun, keep;"),
+        ({"db_instance_identifier": "a", "db_cluster_identifier": "b"}, "db_instance_identifier"),
+    ],
+    ids=["unknown", "wrong-case", "two-unknown", "both-databases"],
+)
+def test_unknown_keys_and_both_databases_are_refused(raw: dict[str, Any], words: str) -> None:
+    message = refusal(raw)
+    assert message.startswith(words), message
+    if "unknown" in words:  # the message lists the keys that are allowed
+        assert "allowed keys: db_cluster_identifier, db_instance_identifier" in message
+
+
+def test_both_databases_name_both_keys() -> None:
+    message = refusal({"db_instance_identifier": "a", "db_cluster_identifier": "b"})
+    assert message == (
+        "db_instance_identifier and db_cluster_identifier are both set; give exactly one"
+    )
+
+
+def test_no_database_at_all_names_both_keys() -> None:
+    defaults = {k: v for k, v in DEFAULTS.items() if k != "db_instance_identifier"}
+    assert refusal({}, defaults).startswith(
+        "db_instance_identifier or db_cluster_identifier is required"
+    )
+
+
+def test_an_empty_database_key_says_it_is_empty_not_that_no_default_exists() -> None:
+    message = refusal({"db_instance_identifier": ""})
+    assert message.startswith("db_instance_identifier must not be empty")
+    assert "no default" not in message
+
+
+@pytest.mark.parametrize("key", ["snapshot_prefix", "s3_prefix"])
+def test_a_required_key_without_a_default_is_refused(key: str) -> None:
+    defaults = {k: v for k, v in DEFAULTS.items() if k != key}
+    assert refusal({}, defaults).startswith(f"{key} is required")
+
+
+@pytest.mark.parametrize("raw", [[], "x", None, 5, [{"s3_prefix": "x"}]])
+def test_the_input_must_be_a_json_object(raw: Any) -> None:
+    assert refusal(raw).startswith("the execution input must be a JSON object")
+
+
+@pytest.mark.parametrize(
+    ("stack", "words"),
+    [
+        ({"allowed_databases": ["otherdb"]}, "db_instance_identifier 'mydb' is not one"),
+        ({"allowed_s3_prefixes": ["exports/other"]}, "s3_prefix 'exports/mydb' is not one"),
+        ({"allowed_s3_prefixes": ["exports/my"]}, "s3_prefix 'exports/mydb' is not one"),
+        ({"skipped_tables_policy": "maybe"}, "stack setting skipped_tables_policy"),
+        ({"poll_min_seconds": 600}, "stack setting poll_min_seconds"),
+        ({"poll_max_seconds": 0}, "stack setting poll_max_seconds"),
+        ({"export_timeout_seconds": True}, "stack setting export_timeout_seconds"),
+    ],
+    ids=["database", "prefix", "prefix-boundary", "policy", "poll-order", "poll-max", "timeout"],
+)
+def test_the_stack_settings_bound_what_an_input_may_ask(stack: dict[str, Any], words: str) -> None:
+    assert refusal({}, **stack).startswith(words)
+
+
+# --- what is accepted ---------------------------------------------------------------------------
+
+
+def test_an_empty_input_takes_every_default() -> None:
+    config = build({})
+    assert config.database_kind == "instance" and config.database_id == "mydb"
+    assert (config.source, config.snapshot_identifier) == ("new-snapshot", None)
+    assert (config.snapshot_prefix, config.s3_prefix) == ("mysnapshot", "exports/mydb")
+    assert (config.export_only, config.keep_snapshots, config.dry_run) == ([], 2, False)
+    assert config.skipped_tables_policy == "warn"
+
+
+def test_a_given_cluster_replaces_the_default_instance() -> None:
+    config = build({"db_cluster_identifier": "mycluster"})
+    assert (config.database_kind, config.database_id) == ("cluster", "mycluster")
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "value"),
+    [
+        ({"s3_prefix": "exports/db/"}, "s3_prefix", "exports/db"),
+        ({"s3_prefix": "a" * 512}, "s3_prefix", "a" * 512),
+        ({"keep_snapshots": None}, "keep_snapshots", None),
+        ({"keep_snapshots": 0}, "keep_snapshots", 0),
+        ({"keep_snapshots": 100}, "keep_snapshots", 100),
+        ({"snapshot_prefix": "a" * 200}, "snapshot_prefix", "a" * 200),
+        ({"db_instance_identifier": "a" * 63}, "database_id", "a" * 63),
+        ({"export_only": ["shop", "shop.orders", "shop.public", "shop.public.orders"]},
+         "export_only", ["shop", "shop.orders", "shop.public", "shop.public.orders"]),
+        ({"source": "snapshot", "snapshot_identifier": "rds:mydb-2024-05-01-02-00"},
+         "snapshot_identifier", "rds:mydb-2024-05-01-02-00"),
+        ({"source": "latest-automated"}, "source", "latest-automated"),
+        ({"dry_run": True}, "dry_run", True),
+    ],
+)  # fmt: skip
+def test_good_values_are_accepted(raw: dict[str, Any], field: str, value: Any) -> None:
+    assert getattr(build(raw), field) == value
+
+
+def test_an_allowed_prefix_admits_itself_and_the_folders_below_it() -> None:
+    for prefix in ("exports", "exports/mydb", "exports/a/b"):
+        assert build({"s3_prefix": prefix}, allowed_s3_prefixes=["exports"]).s3_prefix == prefix
+
+
+# --- properties -----------------------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+EXPECTED_TYPE: dict[str, Any] = {
+    "db_instance_identifier": str,
+    "db_cluster_identifier": str,
+    "source": str,
+    "snapshot_prefix": str,
+    "s3_prefix": str,
+    "export_only": list,
+    "keep_snapshots": (int, type(None)),
+    "dry_run": bool,
+}
+
+
+def _wrong_type(key: str, value: Any) -> bool:
+    expected = EXPECTED_TYPE[key]
+    if isinstance(value, bool):
+        return expected is not bool
+    return not isinstance(value, expected)
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(key=st.sampled_from(sorted(EXPECTED_TYPE)), value=JSON)
+def test_any_value_of_the_wrong_type_is_refused_naming_its_key(key: str, value: Any) -> None:
+    # Given any JSON value that is not of the key's type
+    if not _wrong_type(key, value):
+        return
+    # When it is given for the key, Then InvalidInput starts with the key
+    message = refusal({key: value})
+    assert message.startswith(key), message
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(text=st.text(alphabet=string.printable + "é/", max_size=40))
+def test_an_accepted_s3_prefix_is_always_safe(text: str) -> None:
+    # Given any text, When it is checked as an S3 prefix, Then it is refused, or what comes
+    # back is a non-empty relative path without unsafe characters or segments
+    try:
+        prefix = check_s3_prefix("s3_prefix", text)
+    except InvalidInput as err:
+        refused = str(err)
+    else:
+        refused = ""
+    if refused:
+        assert refused.startswith("s3_prefix")
+        return
+    assert prefix and not prefix.startswith("/") and not prefix.endswith("/")
+    assert not set(prefix) & set(':\\`"' + string.whitespace)
+    assert all(part not in {"", ".", ".."} for part in prefix.split("/"))
+    assert prefix == text.rstrip("/")
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(
+    key=st.sampled_from(["db_instance_identifier", "db_cluster_identifier", "snapshot_prefix"]),
+    text=st.text(alphabet=string.ascii_letters + string.digits + "-_ .", min_size=1, max_size=70),
+)
+def test_an_accepted_identifier_is_always_valid_for_rds(key: str, text: str) -> None:
+    try:
+        config = build({key: text})
+    except InvalidInput as err:
+        refused = str(err)
+    else:
+        refused = ""
+    if refused:
+        assert refused.startswith(key)
+        return
+    value = config.snapshot_prefix if key == "snapshot_prefix" else config.database_id
+    assert RDS_ID.match(value) and len(value) <= (200 if key == "snapshot_prefix" else 63)
+
+
+def test_the_input_keys_are_the_documented_ones() -> None:
+    assert frozenset(EXPECTED_TYPE) | {"snapshot_identifier"} == inputs.INPUT_KEYS
+
+
+# --- executed: a bad input ends the run in ValidateInput, before anything exists -----------------
+
+
+EXECUTED = [
+    ("S3_prefix", {"S3_prefix": "exports/x"}),
+    ("s3_prefix", {"s3_prefix": "exports:mydb"}),
+    ("snapshot_prefix", {"snapshot_prefix": "my_snapshot"}),
+    ("db_cluster_identifier", {"db_cluster_identifier": "c" * 64}),
+    ("export_only", {"export_only": "shop"}),
+    ("dry_run", {"dry_run": "yes"}),
+]
+
+
+@pytest.mark.parametrize(("key", "raw"), EXECUTED, ids=[k for k, _ in EXECUTED])
+def test_executed_a_bad_input_fails_before_anything_is_created(
+    sandbox: Sandbox, key: str, raw: dict[str, Any]
+) -> None:
+    # Given an empty bucket and a database with no manual snapshot
+    # When the pipeline is started with the bad input
+    result = sandbox.run(raw)
+
+    # Then it fails with InvalidInput naming the key, in ValidateInput, having made nothing
+    assert result.status == "FAILED", result.output
+    assert result.error == "InvalidInput", result.cause
+    assert key in (result.cause or ""), result.cause
+    assert {s.name for s in result.states if s.type == "Task"} == {"ValidateInput"}
+    assert sandbox.snapshots("mydb", snapshot_type="manual") == []
+    assert sandbox.client("rds").describe_export_tasks()["ExportTasks"] == []
+    assert sandbox.listing() == {}
+
+
+@pytest.mark.parametrize(
+    "settings", [Settings(defaults={"snapshot_prefix": "p", "s3_prefix": "x"})], ids=["none"]
+)
+def test_executed_no_database_fails_naming_both_keys(sandbox: Sandbox) -> None:
+    # Given a stack with no default database, When {} is started
+    result = sandbox.run({})
+    # Then the run fails naming both keys, and nothing was created
+    assert (result.status, result.error) == ("FAILED", "InvalidInput")
+    assert "db_instance_identifier or db_cluster_identifier" in (result.cause or "")
+    assert sandbox.snapshots("mydb", snapshot_type="manual") == []
+    assert sandbox.listing() == {}
