@@ -54,8 +54,10 @@ def export_task_id(snapshot_identifier: str, suffix: str) -> str:
 
     Automated snapshot ids start with `rds:`; `:` is replaced. The suffix keeps the id unique
     per run (two runs exporting the same automated snapshot get two ids) and stable under
-    retries of the same run.
+    retries of the same run. A snapshot id that already ends in this run's suffix (taken when
+    another run had the minute's plain id) does not get it twice.
     """
     room = EXPORT_TASK_ID_MAX - len(suffix) - 1
-    base = sanitize(snapshot_identifier)[:room].rstrip("-")
+    base = sanitize(snapshot_identifier).removesuffix(f"-{suffix}")
+    base = base[:room].rstrip("-")
     return f"{base}-{suffix}"

@@ -142,3 +142,12 @@ def test_the_run_suffix_is_stable_and_short() -> None:
     assert naming.run_suffix(arn) == naming.run_suffix(arn)
     assert len(naming.run_suffix(arn)) == naming.RUN_SUFFIX_LEN
     assert naming.run_suffix(arn) != naming.run_suffix(execution_arn("nightly-2024-05-02"))
+
+
+def test_a_snapshot_id_that_carries_the_run_suffix_does_not_get_it_twice() -> None:
+    # Given a run whose snapshot got `-<suffix>` because another run had the minute's plain id
+    suffix = naming.run_suffix("arn:aws:states:us-east-1:1:execution:sm:night-2")
+    snapshot = f"mysnapshot-2026-11-27-21-00-{suffix}"
+    # Then the export task id is the snapshot id, not the snapshot id plus the suffix again
+    assert naming.export_task_id(snapshot, suffix) == snapshot
+    assert naming.export_task_id("mysnapshot-2026-11-27-21-00", suffix) == snapshot
