@@ -100,17 +100,21 @@ def create_or_adopt(config: dict[str, Any], plan: dict[str, Any]) -> tuple[dict[
 def latest_automated(config: dict[str, Any]) -> dict[str, Any]:
     kind = SNAPSHOT_KINDS[config["database_kind"]]
     key = "DBClusterIdentifier" if kind == "db-cluster-snapshot" else "DBInstanceIdentifier"
-    snapshots = [
+    automated = [
         s
         for s in iter_snapshots(
             kind, SourceNotFound, **{key: config["database_id"], "SnapshotType": "automated"}
         )
-        if s["status"] == "available" and s["type"] == "automated" and s["created"]
+        if s["type"] == "automated"
     ]
+    snapshots = [s for s in automated if s["status"] == "available" and s["created"]]
     if not snapshots:
+        others = ", ".join(sorted(f"{s['id']} ({s['status']})" for s in automated))
         raise SourceNotFound(
-            f"no available automated snapshot of {config['database_kind']} "
-            f"{config['database_id']}: is automated backup enabled (retention > 0)?"
+            f"source latest-automated: no available automated snapshot of "
+            f"{config['database_kind']} {config['database_id']}"
+            + (f"; found only {others}" if others else "")
+            + ". Is automated backup enabled (backup retention > 0)? Or use source new-snapshot."
         )
     return max(snapshots, key=lambda s: clock.parse(s["created"]))
 
@@ -119,11 +123,16 @@ def named(config: dict[str, Any]) -> dict[str, Any]:
     kind = SNAPSHOT_KINDS[config["database_kind"]]
     found = _describe_one(kind, config["snapshot_identifier"])
     if found is None:
-        raise SourceNotFound(f"snapshot {config['snapshot_identifier']} does not exist")
-    if found["database_id"] != config["database_id"]:
         raise SourceNotFound(
-            f"snapshot {found['id']} belongs to {found['database_id']}, not to the configured "
-            f"database {config['database_id']}"
+            f"snapshot_identifier {config['snapshot_identifier']}: no {kind} of that name exists "
+            f"(the configured database is {config['database_kind']} {config['database_id']})"
+        )
+    # RDS identifiers are case-insensitive (stored in lower case)
+    if found["database_id"].lower() != config["database_id"].lower():
+        raise SourceNotFound(
+            f"snapshot_identifier {found['id']} is a snapshot of {found['database_id']}, not of "
+            f"the configured {config['database_kind']} {config['database_id']}: refusing to "
+            "export another database's snapshot into this prefix"
         )
     return found
 
@@ -133,8 +142,8 @@ def resolve(event: dict[str, Any]) -> dict[str, Any]:
     kind = SNAPSHOT_KINDS[config["database_kind"]]
     now = clock.now()
     created = adopted = False
+    _check_instance_not_aurora(config)  # every source: Aurora has only cluster snapshots
     if config["source"] == "new-snapshot":
-        _check_instance_not_aurora(config)
         if config["dry_run"]:
             snapshot = {"id": plan["snapshot_id"], "arn": "", "status": "not created (dry run)"}
             snapshot["progress"] = None

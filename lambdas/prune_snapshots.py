@@ -12,25 +12,38 @@ output, not a failed run.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common import aws, clock, status
+from common import aws, clock, naming, status
 from common.errors import PipelineError
 from common.log import logger
 from common.rds import SNAPSHOT_KINDS, TAG_PIPELINE, export_tasks, iter_snapshots
+
+
+def own_id_pattern(snapshot_prefix: str) -> re.Pattern[str]:
+    """The ids this pipeline gives snapshots with `snapshot_prefix`, and no others:
+    `<prefix>-YYYY-mm-dd-HH-MM`, or with `-<run suffix>` when another run took that minute.
+
+    A bare `startswith(prefix + "-")` would also match another configuration's snapshots whose
+    prefix merely starts the same way (`nightly` vs `nightly-full-2024-...`)."""
+    stamp = r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}"
+    suffix = rf"(?:-[0-9a-f]{{{naming.RUN_SUFFIX_LEN}}})?"
+    return re.compile(rf"^{re.escape(snapshot_prefix.lower())}-{stamp}{suffix}$")
 
 
 def own_snapshots(config: dict[str, Any]) -> list[dict[str, Any]]:
     kind = SNAPSHOT_KINDS[config["database_kind"]]
     key = "DBClusterIdentifier" if kind == "db-cluster-snapshot" else "DBInstanceIdentifier"
     params = {key: config["database_id"], "SnapshotType": "manual"}
+    own_id = own_id_pattern(config["snapshot_prefix"])
     return [
         s
         for s in iter_snapshots(kind, PipelineError, **params)
         if s["type"] == "manual"
-        and s["id"].startswith(f"{config['snapshot_prefix'].lower()}-")
+        and own_id.match(s["id"].lower())
         and s["tags"].get(TAG_PIPELINE) == config["pipeline_name"]
         and s["created"]
     ]

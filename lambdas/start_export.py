@@ -4,8 +4,12 @@ The task id is derived from the snapshot id plus this run's suffix: valid for RD
 run, and the same on a retry, so a retry that finds its own task (ExportTaskAlreadyExists with
 the same source and destination) adopts it instead of failing.
 
-When the account already runs the maximum number of exports, it raises ExportQuotaExceeded,
-which the state machine retries with backoff and jitter until a slot frees.
+When the account already runs the maximum number of exports, RDS refuses the task; that refusal
+becomes ExportQuotaExceeded, which the state machine retries with backoff and jitter until a
+slot frees. The quota has no error code of its own, so a refusal counts as the quota when its
+message says so, or when its code is not a known permanent one and the account does run the
+maximum number of exports at that moment. There is no count-then-start check beforehand: it
+would race with every other pipeline starting an export, and RDS enforces the quota anyway.
 """
 
 from __future__ import annotations
@@ -47,6 +51,18 @@ def running_exports() -> list[str]:
         for t in export_tasks(ExportFailed)
         if str(t.get("Status", "")).upper() in status.EXPORT_RUNNING
     ]
+
+
+def _is_quota_refusal(err: ClientError) -> bool:
+    code = aws.error_code(err)
+    if code in _PERMANENT_CODES or code in aws.THROTTLING_CODES or code in aws.NOT_FOUND_CODES:
+        return False
+    if _QUOTA_WORDS.search(aws.error_message(err)):
+        return True
+    try:  # an unrecognised refusal while the quota is full is the quota
+        return len(running_exports()) >= MAX_RUNNING_EXPORTS
+    except ExportFailed:
+        return False
 
 
 def _is_own_task(task: dict[str, Any], source_arn: str, target: ExportTarget, prefix: str) -> bool:
@@ -91,12 +107,6 @@ def start(event: dict[str, Any], *, first_try: bool = True) -> dict[str, Any]:
         adopted, task = True, existing[0]
         logger.info("adopting own export task", extra={"export_task_id": task_id})
     else:
-        running = running_exports()
-        if len(running) >= MAX_RUNNING_EXPORTS:
-            raise ExportQuotaExceeded(
-                f"{len(running)} exports already run in this account ({', '.join(running)}); "
-                f"RDS allows {MAX_RUNNING_EXPORTS}. Export task {task_id} will be retried."
-            )
         try:
             task = rds.start_export_task(**params)
         except ClientError as err:
@@ -104,10 +114,11 @@ def start(event: dict[str, Any], *, first_try: bool = True) -> dict[str, Any]:
             if first_try and code in {"ExportTaskAlreadyExists", "ExportTaskAlreadyExistsFault"}:
                 # a concurrent retry of this very step got there first: adopt if it is ours
                 return start(event, first_try=False)
-            if code not in _PERMANENT_CODES and _QUOTA_WORDS.search(aws.error_message(err)):
+            if _is_quota_refusal(err):
                 raise ExportQuotaExceeded(
-                    f"rds:StartExportTask {task_id} refused by the export quota: "
-                    f"{aws.describe(err)}"
+                    f"rds:StartExportTask {task_id} refused by the account's export quota "
+                    f"(RDS runs at most {MAX_RUNNING_EXPORTS} exports at a time): "
+                    f"{aws.describe(err)}. Retried until a slot frees."
                 ) from err
             aws.raise_as(
                 err,

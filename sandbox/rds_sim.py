@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
@@ -141,16 +141,22 @@ class RdsSimulation:
         elapsed = (self.clock.now() - sim.created).total_seconds()
         if elapsed >= sim.duration:
             snapshot.status = sim.outcome
-            snapshot.percent_progress = 100 if sim.outcome == "available" else snapshot.percent_progress
+            snapshot.percent_progress = (
+                100 if sim.outcome == "available" else snapshot.percent_progress
+            )
         else:
             snapshot.status = "creating"
             snapshot.percent_progress = int(100 * elapsed / sim.duration) if sim.duration else 0
 
     def _register_snapshot(self, kind: str, snapshot: Any, ident: str) -> None:
         outcome = self._snapshot_outcomes.popleft() if self._snapshot_outcomes else "available"
+        now = self.clock.now()
         self._snapshots[(kind, ident.lower())] = _SimSnapshot(
-            created=self.clock.now(), duration=self.timing.snapshot_seconds, outcome=outcome
+            created=now, duration=self.timing.snapshot_seconds, outcome=outcome
         )
+        # SnapshotCreateTime on the simulated clock, like everything else the handlers see:
+        # moto stamps it with the real time, which the simulated clock runs far ahead of.
+        snapshot.created = now.astimezone(UTC).replace(tzinfo=None)  # naive UTC, as moto keeps it
         snapshot.status = "creating"
         snapshot.percent_progress = 0
 
@@ -264,7 +270,9 @@ class RdsSimulation:
                     sim.quota_refusals += 1
                     raise QuotaExceeded(running, sim.export_quota)
                 task = original["start_export_task"](backend, kwargs)
-                outcome = sim._export_outcomes.popleft() if sim._export_outcomes else ExportOutcome()
+                outcome = (
+                    sim._export_outcomes.popleft() if sim._export_outcomes else ExportOutcome()
+                )
                 sim._exports[task.export_task_identifier] = _SimExport(
                     start=now,
                     starting=sim.timing.export_starting_seconds,

@@ -109,7 +109,7 @@ def installed(
     """Install the three seams for the duration of the block."""
     original_invoke = LambdaFunction._invoke_lambda
     original_wait = wait_function.WaitFunction._wait_interval
-    original_time = retrier_decl.time
+    original_time = getattr(retrier_decl, "time")  # noqa: B009 - not re-exported by moto
 
     def _invoke(self: Any, event: Any = None) -> tuple[str, bool, str]:
         return invoke_in_process(self, event, before, log, after)
@@ -119,10 +119,10 @@ def installed(
 
     LambdaFunction._invoke_lambda = _invoke  # type: ignore[method-assign]
     wait_function.WaitFunction._wait_interval = _wait  # type: ignore[method-assign]
-    retrier_decl.time = SimpleNamespace(sleep=clock.advance, time=original_time.time)  # type: ignore[assignment]
+    setattr(retrier_decl, "time", SimpleNamespace(sleep=clock.advance, time=original_time.time))  # noqa: B010
     try:
         yield
     finally:
         LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
         wait_function.WaitFunction._wait_interval = original_wait  # type: ignore[method-assign]
-        retrier_decl.time = original_time
+        setattr(retrier_decl, "time", original_time)  # noqa: B010

@@ -23,9 +23,16 @@ def test_example_input_runs(sandbox: Sandbox, path: Path) -> None:
     sandbox.add_automated_snapshot("mydb", age_hours=5)
     execution_input = json.loads(path.read_text())
     if execution_input.get("source") == "snapshot":
-        sandbox.client("rds").create_db_snapshot(
-            DBInstanceIdentifier="mydb", DBSnapshotIdentifier=execution_input["snapshot_identifier"]
-        )
+        name = execution_input["snapshot_identifier"]
+        if "db_cluster_identifier" in execution_input:
+            sandbox.client("rds").create_db_cluster_snapshot(
+                DBClusterIdentifier=execution_input["db_cluster_identifier"],
+                DBClusterSnapshotIdentifier=name,
+            )
+        else:
+            sandbox.client("rds").create_db_snapshot(
+                DBInstanceIdentifier="mydb", DBSnapshotIdentifier=name
+            )
         sandbox.clock.advance(sandbox.rds.timing.snapshot_seconds)
 
     # When the example is started as it is
