@@ -23,6 +23,9 @@ setup: $(STAMP)  ## create .venv with every dependency
 demo: $(STAMP)  ## run the whole pipeline locally on moto (no AWS account needed)
 	$(BIN)/python -m sandbox.demo
 
+demo-sources: $(STAMP)  ## the demo of the other sources: Aurora, latest automated, export_only
+	$(BIN)/python -m sandbox.demo_sources
+
 test: $(STAMP)  ## lint, type-check and run every test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
+
 from common import aws, clock, polling, status
 from common.errors import ExportFailed, SnapshotFailed, SourceNotFound
 from common.rds import iter_snapshots

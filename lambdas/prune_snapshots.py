@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common import aws, clock, naming, status
-from common.errors import PipelineError
+from common.errors import PipelineError, Throttled
 from common.log import logger
 from common.rds import SNAPSHOT_KINDS, TAG_PIPELINE, export_tasks, iter_snapshots
 
@@ -78,6 +78,8 @@ def prune(event: dict[str, Any]) -> dict[str, Any]:
             for t in export_tasks(PipelineError)
             if str(t.get("Status", "")).upper() in status.EXPORT_RUNNING
         }
+    except Throttled:
+        raise  # the state machine retries it; only when retries are spent is it a warning
     except PipelineError as err:
         result["warnings"].append(f"could not list snapshots to prune: {err}")
         result["elapsed_seconds"] = clock.seconds_between(clock.isoformat(started), clock.now())

@@ -38,10 +38,9 @@ ASL_PATH = ROOT / "statemachine" / "export_pipeline.asl.json"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+# Fake credentials for moto (it accepts any): set so that nothing reads the user's real ones.
 FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "sandbox",
-    "AWS_SECRET_ACCESS_KEY": "sandbox",
-    "AWS_SESSION_TOKEN": "sandbox",
+    **dict.fromkeys(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), "sandbox"),
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
     # never read the user's files: no profile, no real credentials
@@ -141,6 +140,14 @@ class Sandbox:
 
     # --- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()  # leave no moto mock or patch active behind a failed start
+            raise
+        return self
+
+    def _start(self) -> None:
         self._stack.enter_context(_environment({**FAKE_ENV}))
         for noisy in ("moto", "botocore", "rds_s3_export"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
@@ -157,7 +164,6 @@ class Sandbox:
         self._stack.enter_context(self.rds.installed())
         self._install_clock()
         self._provision()
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()

@@ -151,7 +151,7 @@ def test_eight_databases_at_once_all_export_within_the_quota(sandbox: Sandbox) -
     assert sum(retries.values()) == sandbox.rds.quota_refusals
     print(
         f"\neight databases: peak {peak} concurrent exports; {sandbox.rds.quota_refusals} quota "
-        f"refusals retried (at most {max(retries.values())} of the 48 attempts by one "
+        f"refusals retried (at most {max(retries.values())} of the 80 attempts by one "
         f"execution); {sandbox.clock.elapsed_seconds - started:.0f} s simulated from the start "
         "of the eight executions to the end of the last"
     )
