@@ -587,7 +587,7 @@ def matrix_doc_row(row: Row) -> tuple[str, ...]:
 
 
 def test_docs_table_matches_the_matrix() -> None:
-    # Given the fault table in the README's fault matrix, When it is parsed, Then it lists exactly the
+    # Given the README's fault matrix, When it is parsed, Then it lists exactly the
     # matrix's rows, in order: the docs cannot drift from what the tests try
     assert doc_rows(DOC.read_text()) == [matrix_doc_row(r) for r in MATRIX]
 
