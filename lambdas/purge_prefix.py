@@ -16,6 +16,9 @@ The rules, all of which hold on every page:
 * loose keys directly under the prefix and folders that are not exports are left alone and
   reported.
 
+A second mode, `discard-failed`, removes the partial files of this run's own export after RDS
+reported it FAILED or CANCELED (see `discard_failed_page`).
+
 Each call lists at most 1,000 keys (one S3 page) after the cursor and deletes with one
 DeleteObjects call, so no call grows with the size of the exports; the state machine loops
 while `more` is true. With `dry_run` it deletes nothing and reports the keys it would delete.
@@ -277,5 +280,48 @@ def purge_page(event: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def discard_failed_page(event: dict[str, Any]) -> dict[str, Any]:
+    """Delete one page of this run's own *failed* export folder (DiscardFailedExport).
+
+    RDS may write part of an export before it fails or is canceled. Those files are not a
+    complete export and never the only good copy of anything, but a loader that reads the
+    whole prefix would take them in. Only the folder named by this run's export task id is
+    touched, and only once RDS itself reports that task FAILED or CANCELED.
+    """
+    config, export, state = event["config"], event["export"], dict(event.get("discard") or {})
+    try:
+        prefix = check_s3_prefix("s3_prefix", config.get("s3_prefix"))
+    except InvalidInput as err:
+        raise PurgeRefused(f"refusing to discard: {err}") from err
+    task_id = export["export_task_id"]
+    if not s3layout.could_be_export_folder(task_id):
+        raise PurgeRefused(f"refusing to discard folder {task_id!r}: not an export task id")
+    bucket = settings.export_bucket()
+    try:
+        tasks = aws.client("rds").describe_export_tasks(ExportTaskIdentifier=task_id)
+    except ClientError as err:
+        aws.raise_as(err, PurgeRefused, "rds:DescribeExportTasks", f"export task {task_id}")
+    found = tasks.get("ExportTasks", [])
+    raw = str(found[0].get("Status", "")).upper() if found else "missing"
+    if raw not in status.EXPORT_FAILED:
+        raise PurgeRefused(f"export task {task_id} is {raw}, not FAILED or CANCELED: kept")
+    folder = s3layout.folder_prefix(prefix, task_id)
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": folder, "MaxKeys": PAGE_SIZE}
+    try:
+        page = aws.client("s3").list_objects_v2(**params)
+    except ClientError as err:
+        aws.raise_as(err, PurgeRefused, "s3:ListObjectsV2", f"s3://{bucket}/{folder}")
+    keys = [o["Key"] for o in page.get("Contents", []) if o["Key"].startswith(folder)]
+    _delete(bucket, keys)
+    return {
+        "folder": f"s3://{bucket}/{folder}",
+        "objects_deleted": int(state.get("objects_deleted", 0)) + len(keys),
+        # deleted keys vanish from the listing: the next page starts from the top again
+        "more": bool(page.get("IsTruncated")) and bool(keys),
+    }
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("mode") == "discard-failed":
+        return discard_failed_page(event)
     return {**event, "purge": purge_page(event)}

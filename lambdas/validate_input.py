@@ -137,6 +137,8 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
         "config": config.as_dict(),
         "plan": plan,
         "purge": {"cursor": "", "pages": 0, "objects_deleted": 0, "folders": [], "warnings": []},
+        # the start state of DiscardFailedExport's loop (used only if the export fails)
+        "discard": {"folder": "", "objects_deleted": 0, "more": False},
     }
 
 

@@ -47,7 +47,9 @@ def test_export_failed_or_canceled_keeps_the_previous_export(
     sandbox.rds.next_export(ExportOutcome(status=status, failure_cause="S3 bucket is gone"))
     cause = _failed(sandbox.run({}), "ExportFailed")
     assert f"ended {status}" in cause and "S3 bucket is gone" in cause
-    _assert_previous_untouched(sandbox, previous)
+    # the partial files RDS left of the failed export are removed; the previous export stays
+    assert "1 partial object(s)" in cause
+    assert sandbox.listing(PREFIX) == previous
 
 
 def test_export_wait_deadline(sandbox: Sandbox, previous: dict[str, str]) -> None:

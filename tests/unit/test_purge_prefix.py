@@ -469,3 +469,52 @@ def test_purge_deletes_only_older_export_folders_under_the_prefix(
     # which never includes the new export or anything outside `<prefix>/`
     assert all(k.startswith(f"{prefix}/") for k in before - after)
     assert not any(k.startswith(f"{prefix}/{NEW}/") for k in before - after)
+
+
+# --- discarding this run's own failed export ------------------------------------------------
+
+
+def _discard_event(task_id: str) -> dict[str, Any]:
+    return {
+        "mode": "discard-failed",
+        "config": {"s3_prefix": PREFIX},
+        "export": {"export_task_id": task_id},
+        "discard": {"folder": "", "objects_deleted": 0, "more": False},
+    }
+
+
+def _rds_task(status: str, task_id: str = NEW) -> Any:
+    return {"ExportTasks": [{"ExportTaskIdentifier": task_id, "Status": status}]}
+
+
+@pytest.mark.parametrize("status", ["FAILED", "CANCELED"])
+def test_discard_removes_only_the_failed_exports_own_folder(s3: Any, status: str) -> None:
+    # Given a previous complete export and the partial files of this run's failed export
+    previous = put_export(s3, OLD)
+    partial = [
+        put(s3, f"{PREFIX}/{NEW}/shop/public.orders/1/part-0000{i}.gz.parquet") for i in range(3)
+    ]
+    neighbour = put(s3, f"{PREFIX}2/{NEW}/x.parquet")
+    with mock.patch.object(
+        aws.client("rds"), "describe_export_tasks", return_value=_rds_task(status)
+    ):
+        # When the failed export is discarded
+        result = purge_prefix.lambda_handler(_discard_event(NEW), None)
+    # Then exactly its own folder is gone
+    assert result["objects_deleted"] == len(partial)
+    assert result["more"] is False
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    assert left == {*previous, neighbour}
+
+
+@pytest.mark.parametrize("status", ["COMPLETE", "IN_PROGRESS", "STARTING", "CANCELING"])
+def test_discard_refuses_an_export_that_did_not_fail(s3: Any, status: str) -> None:
+    keys = put_export(s3, NEW)
+    with (
+        mock.patch.object(
+            aws.client("rds"), "describe_export_tasks", return_value=_rds_task(status)
+        ),
+        pytest.raises(PurgeRefused, match=status),
+    ):
+        purge_prefix.lambda_handler(_discard_event(NEW), None)
+    assert {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]} == set(keys)
