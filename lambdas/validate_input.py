@@ -45,8 +45,9 @@ def check_database_exists(config: Config) -> None:
 
 
 def check_bucket_exists(config: Config) -> None:
-    """The stack's export bucket can be listed under the prefix (a dry run's promise that the
-    real run would find it). A missing bucket is a misconfigured stack: InvalidInput naming it."""
+    """The stack's export bucket can be listed under the prefix, checked on every run (and a
+    dry run's promise that a real run would find it): a missing or unreadable bucket fails at
+    once, before a snapshot is made. A misconfigured stack: InvalidInput naming the bucket."""
     bucket = settings.export_bucket()
     try:
         aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"{config.s3_prefix}/", MaxKeys=1)
@@ -129,8 +130,7 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
     execution = event.get("execution") or {}
     plan = plan_run(config, execution)
     check_database_exists(config)
-    if config.dry_run:
-        check_bucket_exists(config)
+    check_bucket_exists(config)  # before a snapshot is made, not hours later at the export
     check_not_running(config, execution)
     logger.info("validated", extra={"config": config.as_dict(), "plan": plan})
     return {

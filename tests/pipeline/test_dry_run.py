@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from common import naming
 from sandbox.runtime import RunResult, Sandbox
 
@@ -69,16 +71,19 @@ def test_a_dry_run_for_a_missing_database_fails_naming_it(sandbox: Sandbox) -> N
     assert _world(sandbox) == before
 
 
-def test_a_dry_run_against_a_missing_bucket_fails_naming_it(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "real-run"])
+def test_a_missing_bucket_fails_naming_it_before_anything_is_made(
+    sandbox: Sandbox, dry_run: bool
+) -> None:
     # Given a stack whose configured bucket does not exist (deleted, or a wrong name)
     before, real_bucket = _world(sandbox), sandbox.settings.bucket
     sandbox.reconfigure(bucket="no-such-export-bucket")
 
-    # When a dry run is started
-    result = sandbox.run({"dry_run": True})
+    # When a run (dry or real) is started
+    result = sandbox.run({"dry_run": dry_run})
     sandbox.reconfigure(bucket=real_bucket)
 
-    # Then it fails in ValidateInput with a Cause naming the bucket and what S3 said
+    # Then it fails in ValidateInput, before any snapshot, naming the bucket and what S3 said
     assert (result.status, result.error) == ("FAILED", "InvalidInput")
     cause = result.cause or ""
     assert "s3://no-such-export-bucket/exports/mydb/" in cause and "NoSuchBucket" in cause
