@@ -11,7 +11,6 @@ With `dry_run` nothing is created: the result says what would be used.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -166,15 +165,13 @@ def resolve(event: dict[str, Any]) -> dict[str, Any]:
         "source": config["source"],
         "created": created,
         "adopted": adopted,
-        "started_at": clock.isoformat(now),
-        "deadline": clock.isoformat(now + timedelta(seconds=config["snapshot_timeout_seconds"])),
-        "status": status.result(
+        **status.loop_start(
+            now=now,
+            timeout_seconds=config["snapshot_timeout_seconds"],
+            min_wait_seconds=config["poll"]["min_seconds"],
             state="done" if config["dry_run"] else state,
             raw_status=snapshot["status"],
             progress=snapshot.get("progress"),
-            polls=0,
-            wait_seconds=config["poll"]["min_seconds"],
-            elapsed_seconds=0,
         ),
     }
     logger.info("source resolved", extra={"source": result})

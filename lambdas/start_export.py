@@ -15,7 +15,6 @@ would race with every other pipeline starting an export, and RDS enforces the qu
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -134,15 +133,13 @@ def start(event: dict[str, Any], *, first_try: bool = True) -> dict[str, Any]:
         "export_task_id": task_id,
         "s3_uri": f"s3://{target.bucket}/{prefix}/{task_id}/",
         "adopted": adopted,
-        "started_at": clock.isoformat(now),
-        "deadline": clock.isoformat(now + timedelta(seconds=config["export_timeout_seconds"])),
-        "status": status.result(
+        **status.loop_start(
+            now=now,
+            timeout_seconds=config["export_timeout_seconds"],
+            min_wait_seconds=config["poll"]["min_seconds"],
             state=status.export_state(raw),
             raw_status=raw,
             progress=task.get("PercentProgress"),
-            polls=0,
-            wait_seconds=config["poll"]["min_seconds"],
-            elapsed_seconds=0,
         ),
     }
     logger.info("export started", extra={"export": result})

@@ -6,7 +6,10 @@ the state machine needs three: `pending`, `done`, `failed`. The raw word is kept
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
+
+from common import clock
 
 SNAPSHOT_DONE = frozenset({"available"})
 SNAPSHOT_FAILED = frozenset(
@@ -61,3 +64,28 @@ def result(
     if extra:
         body.update(extra)
     return body
+
+
+def loop_start(
+    *,
+    now: datetime,
+    timeout_seconds: int,
+    min_wait_seconds: int,
+    state: str,
+    raw_status: str,
+    progress: int | None,
+) -> dict[str, Any]:
+    """`started_at`, `deadline` and the first `status` of a polling loop (snapshot or export):
+    what the Wait/Choice loop of the state machine reads before its first look."""
+    return {
+        "started_at": clock.isoformat(now),
+        "deadline": clock.isoformat(now + timedelta(seconds=timeout_seconds)),
+        "status": result(
+            state=state,
+            raw_status=raw_status,
+            progress=progress,
+            polls=0,
+            wait_seconds=min_wait_seconds,
+            elapsed_seconds=0,
+        ),
+    }
