@@ -140,6 +140,10 @@ def start(event: dict[str, Any], *, first_try: bool = True) -> dict[str, Any]:
             state=status.export_state(raw),
             raw_status=raw,
             progress=task.get("PercentProgress"),
+            extra={
+                "extracted_gb": task.get("TotalExtractedDataInGB"),
+                "warning": task.get("WarningMessage", ""),
+            },
         ),
     }
     logger.info("export started", extra={"export": result})

@@ -74,9 +74,12 @@ def loop_start(
     state: str,
     raw_status: str,
     progress: int | None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`started_at`, `deadline` and the first `status` of a polling loop (snapshot or export):
-    what the Wait/Choice loop of the state machine reads before its first look."""
+    what the Wait/Choice loop of the state machine reads before its first look. `extra` holds
+    the fields a later look would add, so a loop that is done at once (an adopted, finished
+    export) gives the same shape to the states after it."""
     return {
         "started_at": clock.isoformat(now),
         "deadline": clock.isoformat(now + timedelta(seconds=timeout_seconds)),
@@ -87,5 +90,6 @@ def loop_start(
             polls=0,
             wait_seconds=min_wait_seconds,
             elapsed_seconds=0,
+            extra=extra,
         ),
     }

@@ -217,3 +217,17 @@ def test_losing_a_race_to_its_own_retry_adopts_the_task(rds: Stubber) -> None:
 
     # When the export is started, Then it adopts that task
     assert start_export.start(_event())["adopted"] is True
+
+
+def test_an_adopted_finished_task_has_the_status_shape_later_states_read(rds: Stubber) -> None:
+    # Given this run's task already finished before the retried step looked (no CheckExport
+    # will run: the state machine goes straight on, and its summary reads these fields)
+    task = {**_task(TASK_ID, "COMPLETE"), "TotalExtractedDataInGB": 7, "WarningMessage": "w"}
+    rds.add_response(
+        "describe_export_tasks", {"ExportTasks": [task]}, {"ExportTaskIdentifier": TASK_ID}
+    )
+    # When the step adopts it
+    status = start_export.start(_event())["status"]
+    # Then the status is done and carries what CheckExport would have added
+    assert status["state"] == "done"
+    assert (status["extracted_gb"], status["warning"]) == (7, "w")
