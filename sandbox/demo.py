@@ -74,6 +74,9 @@ def describe_state(record: StateRecord, event: dict[str, Any]) -> str:
             f"page {purge.get('pages')}: {purge.get('objects_deleted')} old object(s) deleted"
             + (", more to go" if purge.get("more") else "")
         )
+    elif record.name == "DiscardFailedExport":
+        discard = out.get("discard", {})
+        detail = f"removed {discard.get('objects_deleted')} partial object(s) of the failed export"
     elif record.name == "PruneSnapshots":
         prune = out.get("prune", {})
         detail = f"pruned {prune.get('deleted') or 'none'}; kept {len(prune.get('kept', []))}"
@@ -81,7 +84,7 @@ def describe_state(record: StateRecord, event: dict[str, Any]) -> str:
         return ""  # the Check line after it says how long the wait was
     elif record.type in {"Choice", "Pass"} and record.outcome == "ok":
         return ""
-    return f"    {record.name:<16} {record.outcome:<22} {record.real_ms:6.0f} ms  {detail}".rstrip()
+    return f"    {record.name:<19} {record.outcome:<20} {record.real_ms:6.0f} ms  {detail}".rstrip()
 
 
 def print_state(record: StateRecord, event: dict[str, Any]) -> None:
