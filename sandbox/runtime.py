@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from moto.rds.models import rds_backends
 
 from common import aws as handler_aws  # the handlers' own modules: see sandbox/__init__.py
 from common import clock as handler_clock
+from common.inputs import SETTING_KEYS
 from sandbox import faults, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
@@ -83,16 +84,7 @@ class Settings:
         return {
             "PIPELINE_DEFAULTS": json.dumps(self.defaults),
             "PIPELINE_SETTINGS": json.dumps(
-                {
-                    "pipeline_name": self.pipeline_name,
-                    "poll_min_seconds": self.poll_min_seconds,
-                    "poll_max_seconds": self.poll_max_seconds,
-                    "snapshot_timeout_seconds": self.snapshot_timeout_seconds,
-                    "export_timeout_seconds": self.export_timeout_seconds,
-                    "skipped_tables_policy": self.skipped_tables_policy,
-                    "allowed_s3_prefixes": self.allowed_s3_prefixes,
-                    "allowed_databases": self.allowed_databases,
-                }
+                {k: v for k, v in asdict(self).items() if k in SETTING_KEYS}
             ),
             "EXPORT_BUCKET": self.bucket,
             "EXPORT_ROLE_ARN": role_arn,

@@ -40,6 +40,20 @@ _EXPORT_ONLY_NAME = re.compile(r"^[^./\s]+(?:\.[^./\s]+){0,2}$")
 # RDS rewrites these characters in S3 paths to "_": the purge would then look in the wrong place
 _S3_PREFIX_FORBIDDEN = re.compile(r'[:\\`"\s\x00-\x1f\x7f]')
 SKIPPED_TABLE_POLICIES = ("warn", "fail")
+# The keys of PIPELINE_SETTINGS (the stack's limits, not the execution input). The stack and the
+# sandbox both build that object; tests hold each of them to this set.
+SETTING_KEYS = frozenset(
+    {
+        "pipeline_name",
+        "poll_min_seconds",
+        "poll_max_seconds",
+        "snapshot_timeout_seconds",
+        "export_timeout_seconds",
+        "skipped_tables_policy",
+        "allowed_s3_prefixes",
+        "allowed_databases",
+    }
+)
 
 
 @dataclass(frozen=True)

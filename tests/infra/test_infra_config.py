@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from common.inputs import SETTING_KEYS
 from infra.application import read_context_file
 from infra.config import DEFAULTS, ConfigError, load_config
 
@@ -127,6 +128,11 @@ def test_single_database_defaults_and_settings() -> None:
     }
     # the single schedule passes {} and lets the defaults apply
     assert config.schedule_input(config.databases[0]) == {}
+
+
+def test_the_stack_sets_exactly_the_settings_the_validate_function_reads() -> None:
+    # PIPELINE_SETTINGS is produced here and read by lambdas/common/inputs.py
+    assert set(load_config(context()).pipeline_settings()) == SETTING_KEYS
 
 
 def test_several_databases_have_no_default_database() -> None:

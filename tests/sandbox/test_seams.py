@@ -15,9 +15,10 @@ from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 
+from common.inputs import SETTING_KEYS
 from sandbox import seams
 from sandbox.clock import SimClock
-from sandbox.runtime import Sandbox, module_for
+from sandbox.runtime import Sandbox, Settings, module_for
 
 
 def test_moto_is_the_pinned_version() -> None:
@@ -87,3 +88,8 @@ def test_wait_states_advance_the_simulated_clock_not_real_time(sandbox: Sandbox)
 )
 def test_placeholder_names_map_to_handler_modules(placeholder: str, module: str) -> None:
     assert module_for(placeholder) == module
+
+
+def test_the_sandbox_sets_exactly_the_settings_the_validate_function_reads() -> None:
+    env = Settings().environment("role-arn", "key-arn")
+    assert set(json.loads(env["PIPELINE_SETTINGS"])) == SETTING_KEYS
