@@ -1,0 +1,49 @@
+"""The ASL file and the handlers agree on error names (lambdas/common/errors.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from common.errors import TERMINAL_ERRORS, TRANSIENT_ERRORS
+
+ASL = json.loads(
+    (Path(__file__).resolve().parents[2] / "statemachine" / "export_pipeline.asl.json").read_text()
+)
+STATES: dict[str, Any] = ASL["States"]
+TERMINAL = {e.__name__ for e in TERMINAL_ERRORS}
+TRANSIENT = {e.__name__ for e in TRANSIENT_ERRORS}
+LAMBDA_SERVICE = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+def test_every_task_catches_the_design_errors_by_name() -> None:
+    # Steps before the export is safe catch each named error into the explained Fail; the
+    # best-effort steps (prune, discard) catch everything into a warning instead
+    for name, state in STATES.items():
+        if state["Type"] != "Task" or name in {"PruneSnapshots", "DiscardFailedExport"}:
+            continue
+        caught = [set(c["ErrorEquals"]) for c in state["Catch"]]
+        assert TERMINAL in caught, name
+        assert caught[-1] == {"States.ALL"}, name
+
+
+def test_retries_name_only_transient_or_lambda_service_errors() -> None:
+    for name, state in STATES.items():
+        for retry in state.get("Retry", []):
+            assert set(retry["ErrorEquals"]) <= TRANSIENT | LAMBDA_SERVICE, name
+        assert any(set(r["ErrorEquals"]) == LAMBDA_SERVICE for r in state.get("Retry", [])) or (
+            state["Type"] != "Task"
+        ), name
+
+
+def test_every_fixed_fail_error_and_every_pass_that_sets_one_is_a_design_error() -> None:
+    for name, state in STATES.items():
+        error = state.get("Error") or state.get("Parameters", {}).get("Error")
+        if isinstance(error, str):
+            assert error in TERMINAL, name
