@@ -16,26 +16,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common import aws, clock, naming, status
-from common.errors import InvalidInput, SnapshotFailed, SourceNotFound
+from common.errors import SnapshotFailed, SourceNotFound
 from common.log import logger
 from common.rds import SNAPSHOT_KINDS, TAG_EXECUTION, TAG_PIPELINE, iter_snapshots
-
-
-def _check_instance_not_aurora(config: dict[str, Any]) -> None:
-    if config["database_kind"] != "instance":
-        return
-    try:
-        found = aws.client("rds").describe_db_instances(DBInstanceIdentifier=config["database_id"])
-    except ClientError as err:
-        aws.raise_as(err, SnapshotFailed, "rds:DescribeDBInstances", config["database_id"])
-    for instance in found.get("DBInstances", []):
-        cluster = instance.get("DBClusterIdentifier")
-        if cluster:
-            raise InvalidInput(
-                f"db_instance_identifier {config['database_id']} is a member of Aurora cluster "
-                f"{cluster}; Aurora is exported from cluster snapshots: give "
-                f"db_cluster_identifier={cluster} instead"
-            )
 
 
 def _describe_one(kind: str, snapshot_id: str) -> dict[str, Any] | None:
@@ -141,7 +124,6 @@ def resolve(event: dict[str, Any]) -> dict[str, Any]:
     kind = SNAPSHOT_KINDS[config["database_kind"]]
     now = clock.now()
     created = adopted = False
-    _check_instance_not_aurora(config)  # every source: Aurora has only cluster snapshots
     if config["source"] == "new-snapshot":
         if config["dry_run"]:
             snapshot = {"id": plan["snapshot_id"], "arn": "", "status": "not created (dry run)"}

@@ -33,15 +33,25 @@ def plan_run(config: Config, execution: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def check_database_exists(config: Config) -> None:
+def check_database(config: Config) -> None:
+    """The database exists, and an instance is not an Aurora cluster member (Aurora has only
+    cluster snapshots, whatever the source: the input must name the cluster)."""
     rds = aws.client("rds")
     try:
         if config.database_kind == "cluster":
             rds.describe_db_clusters(DBClusterIdentifier=config.database_id)
-        else:
-            rds.describe_db_instances(DBInstanceIdentifier=config.database_id)
+            return
+        found = rds.describe_db_instances(DBInstanceIdentifier=config.database_id)
     except ClientError as err:
         aws.raise_as(err, SourceNotFound, "describe", f"database {config.database_id}")
+    for instance in found.get("DBInstances", []):
+        cluster = instance.get("DBClusterIdentifier")
+        if cluster:
+            raise InvalidInput(
+                f"db_instance_identifier {config.database_id} is a member of Aurora cluster "
+                f"{cluster}; Aurora is exported from cluster snapshots: give "
+                f"db_cluster_identifier={cluster} instead"
+            )
 
 
 def check_bucket_exists(config: Config) -> None:
@@ -129,7 +139,7 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
     )
     execution = event.get("execution") or {}
     plan = plan_run(config, execution)
-    check_database_exists(config)
+    check_database(config)
     check_bucket_exists(config)  # before a snapshot is made, not hours later at the export
     check_not_running(config, execution)
     logger.info("validated", extra={"config": config.as_dict(), "plan": plan})

@@ -14,7 +14,7 @@ from moto import mock_aws
 from moto.rds.models import rds_backends
 
 from common import aws, naming
-from common.errors import InvalidInput, SnapshotFailed, SourceNotFound
+from common.errors import SnapshotFailed, SourceNotFound
 from common.rds import TAG_EXECUTION, TAG_PIPELINE
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -210,33 +210,6 @@ def test_a_named_snapshot_that_failed_is_snapshot_failed(rds: Any) -> None:
     config = _config(source="snapshot", snapshot_identifier="broken")
     with pytest.raises(SnapshotFailed, match="broken is failed"):
         create_snapshot.resolve({"config": config, "plan": _plan()})
-
-
-# --- Aurora member instances ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize("source", ["new-snapshot", "latest-automated", "snapshot"])
-def test_an_aurora_member_instance_is_refused_for_every_source(rds: Any, source: str) -> None:
-    # Given an instance that is a member of cluster mycluster, with an instance snapshot of it
-    rds.create_db_instance(
-        DBInstanceIdentifier="writer",
-        DBClusterIdentifier="mycluster",
-        Engine="aurora-postgresql",
-        DBInstanceClass="db.r6g.large",
-    )
-    _snapshot("writer", "rds:writer-1", 1)
-    config = _config(
-        database_id="writer",
-        source=source,
-        snapshot_identifier="rds:writer-1" if source == "snapshot" else None,
-    )
-    before = sorted(rds_backends[ACCOUNT][REGION].database_snapshots)
-
-    # When it is resolved, Then InvalidInput points at db_cluster_identifier, nothing created
-    with pytest.raises(InvalidInput, match="give db_cluster_identifier=mycluster instead"):
-        create_snapshot.resolve({"config": config, "plan": _plan()})
-    assert sorted(rds_backends[ACCOUNT][REGION].database_snapshots) == before
-    assert rds_backends[ACCOUNT][REGION].cluster_snapshots == {}
 
 
 # --- new-snapshot --------------------------------------------------------------------------
