@@ -188,7 +188,7 @@ class PipelineFunctions(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             code=self._code,
-            handler=f"{step.module}.lambda_handler",
+            handler=f"rds_s3_export.steps.{step.module}.lambda_handler",
             role=role,
             timeout=step.timeout,
             memory_size=MEMORY_MB,

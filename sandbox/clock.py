@@ -3,7 +3,7 @@
 Snapshots take minutes and exports hours; the sandbox replays them in a fraction of a second.
 Wait states and retry back-offs advance this clock instead of sleeping, the simulated RDS
 reads it to decide how far a snapshot or export has got, and the handlers read it through
-`common.clock` (the sandbox installs it there). Real time is not involved.
+`rds_s3_export.clock` (the sandbox installs it there). Real time is not involved.
 """
 
 from __future__ import annotations

@@ -49,8 +49,10 @@ def describe_state(record: StateRecord, event: dict[str, Any]) -> str:
     """One line for a state that just ended."""
     out = _state_output(event)
     detail = ""
-    if record.name in {"CheckSnapshot", "CheckExport"}:
-        status = (out.get("source") if record.name == "CheckSnapshot" else out.get("export")) or {}
+    if record.name in {"DescribeSnapshotStatus", "DescribeExportStatus"}:
+        status = (
+            out.get("source") if record.name == "DescribeSnapshotStatus" else out.get("export")
+        ) or {}
         st = status.get("status", {})
         progress = st.get("progress")
         detail = (
@@ -62,13 +64,13 @@ def describe_state(record: StateRecord, event: dict[str, Any]) -> str:
                 else ""
             )
         )
-    elif record.name == "ResolveSource":
+    elif record.name == "CreateSnapshot":
         src = out.get("source", {})
         verb = "adopted" if src.get("adopted") else ("created" if src.get("created") else "using")
         detail = f"{verb} {src.get('snapshot_id')}"
     elif record.name == "StartExport":
         detail = f"export task {out.get('export', {}).get('export_task_id')}"
-    elif record.name == "PurgeOldExports":
+    elif record.name == "PurgePrefix":
         purge = out.get("purge", {})
         detail = (
             f"page {purge.get('pages')}: {purge.get('objects_deleted')} old object(s) deleted"

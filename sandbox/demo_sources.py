@@ -27,7 +27,7 @@ from sandbox.runtime import RunResult, Sandbox
 TIMING = Timing(
     snapshot_seconds=15 * 60, export_starting_seconds=5 * 60, export_running_seconds=40 * 60
 )
-LOOPS = {"WaitForSnapshot": "CheckSnapshot", "WaitForExport": "CheckExport"}
+LOOPS = {"WaitForSnapshot": "DescribeSnapshotStatus", "WaitForExport": "DescribeExportStatus"}
 
 
 def hm(seconds: float) -> str:
@@ -137,7 +137,7 @@ def main() -> int:
         check(f"picked {expected}, the newest available", picked == expected, failures)
         check(
             "created no snapshot and never waited for one",
-            sb.snapshots("mydb") == before and run2.visits("CheckSnapshot") == 0,
+            sb.snapshots("mydb") == before and run2.visits("DescribeSnapshotStatus") == 0,
             failures,
         )
 

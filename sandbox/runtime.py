@@ -27,9 +27,9 @@ import boto3
 from moto import mock_aws
 from moto.rds.models import rds_backends
 
-from common import aws as handler_aws  # the handlers' own modules: see sandbox/__init__.py
-from common import clock as handler_clock
-from common.inputs import SETTING_KEYS
+from rds_s3_export import aws as handler_aws
+from rds_s3_export import clock as handler_clock
+from rds_s3_export.inputs import SETTING_KEYS
 from sandbox import faults, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
@@ -199,7 +199,7 @@ class Sandbox:
                 FunctionName=f"{self.settings.pipeline_name}-{module.replace('_', '-')}",
                 Runtime="python3.13",
                 Role=self.role_arn,
-                Handler=f"{module}.lambda_handler",
+                Handler=f"rds_s3_export.steps.{module}.lambda_handler",
                 Code={"ZipFile": b"in-process"},
             )["FunctionArn"]
             substitutions[placeholder] = arn

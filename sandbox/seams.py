@@ -78,7 +78,8 @@ def invoke_in_process(
     `before` may raise to simulate a crashed function; `after` may raise a moto Lambda service
     error, which fails the Invoke call itself after the handler did its work."""
     payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
-    module_name = function.handler.rpartition(".")[0]
+    # `rds_s3_export.steps.purge_prefix.lambda_handler` -> `purge_prefix`: the step's name
+    module_name = function.handler.rpartition(".")[0].rpartition(".")[2]
     try:
         if log is not None:
             log.record(module_name)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from common.inputs import SETTING_KEYS
 from infra.application import read_context_file
 from infra.config import DEFAULTS, ConfigError, load_config
+from rds_s3_export.inputs import SETTING_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -131,7 +131,7 @@ def test_single_database_defaults_and_settings() -> None:
 
 
 def test_the_stack_sets_exactly_the_settings_the_validate_function_reads() -> None:
-    # PIPELINE_SETTINGS is produced here and read by lambdas/common/inputs.py
+    # PIPELINE_SETTINGS is produced here and read by lambdas/rds_s3_export/inputs.py
     assert set(load_config(context()).pipeline_settings()) == SETTING_KEYS
 
 

@@ -48,7 +48,9 @@ def test_one_function_per_contract_module(default_stack: Any) -> None:
         for r in default_stack.resources.values()
         if r["Type"] == "AWS::Lambda::Function"
     )
-    assert handlers == sorted(f"{module}.lambda_handler" for module in CONTRACT_MODULES)
+    assert handlers == sorted(
+        f"rds_s3_export.steps.{module}.lambda_handler" for module in CONTRACT_MODULES
+    )
 
 
 @pytest.mark.parametrize("module", sorted(ENVIRONMENT))
@@ -61,7 +63,7 @@ def test_function_runtime_logging_and_tracing(default_stack: Any, module: str) -
         "AWS::Lambda::Function",
         Match.object_like(
             {
-                "Handler": f"{module}.lambda_handler",
+                "Handler": f"rds_s3_export.steps.{module}.lambda_handler",
                 "Runtime": newest_python(),
                 "Architectures": ["arm64"],
                 "TracingConfig": {"Mode": "Active"},

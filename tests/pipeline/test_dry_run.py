@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from common import naming
+from rds_s3_export import naming
 from sandbox.runtime import RunResult, Sandbox
 
 PREFIX = "exports/mydb"
@@ -60,7 +60,12 @@ def test_a_dry_run_reports_the_plan_and_changes_nothing(sandbox: Sandbox) -> Non
     assert _world(sandbox) == before
     # it never entered the states that create or start anything
     entered = {s.name for s in result.states}
-    assert not entered & {"CheckSnapshot", "StartExport", "CheckExport", "PruneSnapshots"}
+    assert not entered & {
+        "DescribeSnapshotStatus",
+        "StartExport",
+        "DescribeExportStatus",
+        "PruneSnapshots",
+    }
 
 
 def test_a_dry_run_for_a_missing_database_fails_naming_it(sandbox: Sandbox) -> None:

@@ -92,7 +92,7 @@ def test_bad_export_only_lists_are_refused_before_anything_is_created(sandbox: S
         assert "export_only" in result.cause, label
         if label == "over 200 KB":
             assert "200 KB" in result.cause
-        assert result.visits("ResolveSource") == 0, label
+        assert result.visits("CreateSnapshot") == 0, label
 
     # And no snapshot was taken and nothing was written
     assert sandbox.snapshots("mydb") == before

@@ -90,7 +90,7 @@ def test_purge_over_several_pages(sandbox: Sandbox) -> None:
     assert out is not None
     assert out["purge"]["objects_deleted"] == 2500
     assert out["purge"]["pages"] == 3
-    assert result.visits("PurgeOldExports") == 3
+    assert result.visits("PurgePrefix") == 3
     assert sandbox.export_folders(PREFIX) == [out["export"]["task_id"]]
 
 
@@ -122,7 +122,7 @@ def test_one_throttling_error_then_success(sandbox: Sandbox) -> None:
     result = sandbox.run({})
     assert result.status == "SUCCEEDED", result.cause
     assert fault.fired == 1
-    assert next(s.outcome for s in result.states if s.name == "ResolveSource") == "error Throttled"
+    assert next(s.outcome for s in result.states if s.name == "CreateSnapshot") == "error Throttled"
     assert len(sandbox.export_folders(PREFIX)) == 1
 
 

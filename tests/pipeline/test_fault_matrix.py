@@ -41,11 +41,11 @@ ASL = json.loads(ASL_PATH.read_text())
 # What each step's Lambda is (the fault injector aims API faults and crashes at a module).
 MODULE = {
     "ValidateInput": "validate_input",
-    "ResolveSource": "create_snapshot",
-    "CheckSnapshot": "describe_status",
+    "CreateSnapshot": "create_snapshot",
+    "DescribeSnapshotStatus": "describe_status",
     "StartExport": "start_export",
-    "CheckExport": "describe_status",
-    "PurgeOldExports": "purge_prefix",
+    "DescribeExportStatus": "describe_status",
+    "PurgePrefix": "purge_prefix",
     "PruneSnapshots": "prune_snapshots",
 }
 
@@ -108,8 +108,8 @@ def api(service: str, operation: str, code: str, *, module: str, times: int | No
 
 
 def crash(module: str, *, after_snapshot_polls: bool = False) -> Inject:
-    """Crash `module` once; with `after_snapshot_polls`, let CheckSnapshot's looks pass first
-    (describe_status serves both loops), so the crash hits CheckExport."""
+    """Crash `module` once; with `after_snapshot_polls`, let DescribeSnapshotStatus's looks pass
+    first (describe_status serves both loops), so the crash hits DescribeExportStatus."""
 
     def inject(world: World) -> dict[str, Any]:
         assert world.previous.output is not None
@@ -219,11 +219,11 @@ ORDERS = "shop.public.orders"
 def _rows() -> list[Row]:
     v, r, cs, se, ce, p, pr = (
         "ValidateInput",
-        "ResolveSource",
-        "CheckSnapshot",
+        "CreateSnapshot",
+        "DescribeSnapshotStatus",
         "StartExport",
-        "CheckExport",
-        "PurgeOldExports",
+        "DescribeExportStatus",
+        "PurgePrefix",
         "PruneSnapshots",
     )
     m = MODULE
@@ -243,7 +243,7 @@ def _rows() -> list[Row]:
             FAILS, "SourceNotFound", UNCHANGED, names="nosuchdb"),
         Row(v, CRASH, "validate_input dies before its handler runs",
             crash(m[v]), FAILS, "InvalidInput", UNCHANGED, names="step"),
-        # ResolveSource: rds:CreateDBSnapshot of this run's snapshot
+        # CreateSnapshot: rds:CreateDBSnapshot of this run's snapshot
         Row(r, THROTTLED_ONCE, "CreateDBSnapshot: Throttling, 1 request",
             api("rds", "CreateDBSnapshot", "Throttling", module=m[r]),
             RECOVERS, None, REPLACED, retried="Throttled"),
@@ -264,7 +264,7 @@ def _rows() -> list[Row]:
             FAILS, "SourceNotFound", UNCHANGED, names="nosuch-snapshot"),
         Row(r, CRASH, "create_snapshot dies before its handler runs",
             crash(m[r]), FAILS, "SnapshotFailed", UNCHANGED),
-        # CheckSnapshot: rds:DescribeDBSnapshots of this run's snapshot
+        # DescribeSnapshotStatus: rds:DescribeDBSnapshots of this run's snapshot
         Row(cs, THROTTLED_ONCE, "DescribeDBSnapshots: Throttling, 1 request",
             api("rds", "DescribeDBSnapshots", "Throttling", module=m[cs]),
             RECOVERS, None, REPLACED, retried="Throttled"),
@@ -301,7 +301,7 @@ def _rows() -> list[Row]:
             FAILS, "SourceNotFound", UNCHANGED, names="snapshot"),
         Row(se, CRASH, "start_export dies before its handler runs",
             crash(m[se]), FAILS, "ExportFailed", UNCHANGED),
-        # CheckExport: rds:DescribeExportTasks of this run's export task
+        # DescribeExportStatus: rds:DescribeExportTasks of this run's export task
         Row(ce, THROTTLED_ONCE, "DescribeExportTasks: Throttling, 1 request",
             api("rds", "DescribeExportTasks", "Throttling", module=m[ce]),
             RECOVERS, None, REPLACED, retried="Throttled"),
@@ -325,7 +325,7 @@ def _rows() -> list[Row]:
         Row(ce, DEADLINE, "export_timeout_seconds 60, the export takes 130 s",
             slower(export_running_seconds=120, export_timeout_seconds=60),
             FAILS, "WaitTimedOut", KEPT, names="export"),
-        # PurgeOldExports: verify the new export (s3:GetObject), then s3:DeleteObjects
+        # PurgePrefix: verify the new export (s3:GetObject), then s3:DeleteObjects
         Row(p, THROTTLED_ONCE, "DeleteObjects: SlowDown, 1 request",
             api("s3", "DeleteObjects", "SlowDown", module=m[p]),
             RECOVERS, None, REPLACED, retried="Throttled"),

@@ -51,9 +51,9 @@ def test_the_output_reports_every_phase(sandbox: Sandbox) -> None:
     assert 300 <= out["phases_seconds"]["snapshot"] < 300 + sandbox.settings.poll_max_seconds
     assert 720 <= out["phases_seconds"]["export"] < 720 + sandbox.settings.poll_max_seconds
     assert out["polls"]["snapshot"] >= 2 and out["polls"]["export"] >= 2
-    # Wait loops really looped: one CheckSnapshot per poll
-    assert result.visits("CheckSnapshot") == out["polls"]["snapshot"]
-    assert result.visits("CheckExport") == out["polls"]["export"]
+    # Wait loops really looped: one DescribeSnapshotStatus per poll
+    assert result.visits("DescribeSnapshotStatus") == out["polls"]["snapshot"]
+    assert result.visits("DescribeExportStatus") == out["polls"]["export"]
 
 
 def test_second_run_purges_the_first_export(sandbox: Sandbox) -> None:

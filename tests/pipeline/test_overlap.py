@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import validate_input
 from botocore.exceptions import ClientError
 
-from common import aws
-from common.errors import AlreadyRunning, InvalidInput, Throttled
-from common.inputs import build_config
+from rds_s3_export import aws
+from rds_s3_export.errors import AlreadyRunning, InvalidInput, Throttled
+from rds_s3_export.inputs import build_config
+from rds_s3_export.steps import validate_input
 from sandbox.rds_sim import Timing
 from sandbox.runtime import RunResult, Sandbox
 

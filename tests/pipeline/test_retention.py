@@ -8,8 +8,8 @@ from typing import Any
 
 from moto.rds.models import rds_backends
 
-from common import naming
-from common.rds import TAG_EXECUTION, TAG_PIPELINE
+from rds_s3_export import naming
+from rds_s3_export.rds import TAG_EXECUTION, TAG_PIPELINE
 from sandbox.rds_sim import Timing
 from sandbox.runtime import ACCOUNT, REGION, RunResult, Sandbox, Settings
 

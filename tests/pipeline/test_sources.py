@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from moto.rds.models import rds_backends
 
-from common import naming
-from common.rds import TAG_EXECUTION, TAG_PIPELINE
+from rds_s3_export import naming
+from rds_s3_export.rds import TAG_EXECUTION, TAG_PIPELINE
 from sandbox.runtime import ACCOUNT, REGION, RunResult, Sandbox
 
 SAMPLE_TABLE_FOLDERS = {"shop/public.customers", "shop/public.orders", "shop/public.order_items"}
@@ -113,7 +113,7 @@ def test_new_snapshot_is_created_tagged_waited_for_and_exported(
     tags = sandbox.client("rds").list_tags_for_resource(ResourceName=snapshot["arn"])["TagList"]
     assert {"Key": TAG_PIPELINE, "Value": sandbox.settings.pipeline_name} in tags
     assert {"Key": TAG_EXECUTION, "Value": "night-1"} in tags
-    assert result.visits("CheckSnapshot") >= 2  # it was `creating` at first
+    assert result.visits("DescribeSnapshotStatus") >= 2  # it was `creating` at first
     # And the export read exactly that snapshot and wrote every table into the prefix
     task_id = out["export"]["task_id"]
     assert _export_task(sandbox, task_id)["SourceArn"] == snapshot["arn"]
@@ -156,7 +156,7 @@ def test_latest_automated_exports_the_newest_available_one_and_creates_nothing(
     assert out["snapshots_pruned"] == []
     # And did not wait for a snapshot at all
     assert result.visits("WaitForSnapshot") == 0
-    assert result.visits("CheckSnapshot") == 0
+    assert result.visits("DescribeSnapshotStatus") == 0
     assert out["polls"]["snapshot"] == 0
     # And its export task id is valid for RDS although the snapshot id starts with "rds:"
     task_id = out["export"]["task_id"]
@@ -218,7 +218,7 @@ def test_named_snapshot_of_the_configured_database_is_exported_and_kept(
     assert out["snapshot"]["id"] == "before-migration"
     assert out["snapshot"]["arn"] == arn
     assert out["snapshot"]["created"] is False
-    assert result.visits("CheckSnapshot") == 0
+    assert result.visits("DescribeSnapshotStatus") == 0
     task_id = out["export"]["task_id"]
     assert task_id.startswith("before-migration-")
     assert _export_task(sandbox, task_id)["SourceArn"] == arn

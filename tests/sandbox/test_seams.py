@@ -15,7 +15,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 
-from common.inputs import SETTING_KEYS
+from rds_s3_export.inputs import SETTING_KEYS
 from sandbox import seams
 from sandbox.clock import SimClock
 from sandbox.runtime import Sandbox, Settings, module_for
@@ -50,7 +50,7 @@ def test_seams_are_installed_and_removed() -> None:
 
 def test_a_handler_error_becomes_a_lambda_error_payload() -> None:
     class Fn:
-        handler = "validate_input.lambda_handler"
+        handler = "rds_s3_export.steps.validate_input.lambda_handler"
         function_name = "x"
 
     payload, errored, _ = seams.invoke_in_process(Fn(), {"input": {"bogus": 1}}, None, None)

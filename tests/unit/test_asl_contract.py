@@ -1,4 +1,4 @@
-"""The ASL file and the handlers agree on error names (lambdas/common/errors.py)."""
+"""The ASL file and the handlers agree on error names (lambdas/rds_s3_export/errors.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from common.errors import TERMINAL_ERRORS, TRANSIENT_ERRORS
+from rds_s3_export.errors import TERMINAL_ERRORS, TRANSIENT_ERRORS
 
 ASL = json.loads(
     (Path(__file__).resolve().parents[2] / "statemachine" / "export_pipeline.asl.json").read_text()

@@ -1,4 +1,4 @@
-"""create_snapshot (ResolveSource), called directly on moto's RDS: which snapshot each source
+"""create_snapshot (CreateSnapshot), called directly on moto's RDS: which snapshot each source
 resolves to, and what it refuses. moto makes snapshots `available` at once; creation times are
 set in its backend so the order does not depend on when the test ran."""
 
@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import create_snapshot
 import pytest
 from moto import mock_aws
 from moto.rds.models import rds_backends
 
-from common import aws, naming
-from common.errors import SnapshotFailed, SourceNotFound
-from common.rds import TAG_EXECUTION, TAG_PIPELINE
+from rds_s3_export import aws, naming
+from rds_s3_export.errors import SnapshotFailed, SourceNotFound
+from rds_s3_export.rds import TAG_EXECUTION, TAG_PIPELINE
+from rds_s3_export.steps import create_snapshot
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 NOW = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)

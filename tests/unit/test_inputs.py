@@ -1,6 +1,6 @@
 """The execution input: every key with bad values ends in InvalidInput naming the key.
 
-Most of it is `common.inputs.build_config` called directly (fast); a handful at the end run
+Most of it is `rds_s3_export.inputs.build_config` called directly (fast); a handful at the end run
 through the state machine, to show the run fails in ValidateInput before anything exists.
 """
 
@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from common import inputs
-from common.errors import InvalidInput
-from common.inputs import Config, build_config, check_s3_prefix
+from rds_s3_export import inputs
+from rds_s3_export.errors import InvalidInput
+from rds_s3_export.inputs import Config, build_config, check_s3_prefix
 from sandbox.runtime import Sandbox, Settings
 
 DEFAULTS: dict[str, Any] = {
@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "export_only": [],
     "keep_snapshots": 2,
 }
-# RDS identifier rules, written out independently of common.naming
+# RDS identifier rules, written out independently of rds_s3_export.naming
 RDS_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*(?<!-)$")
 
 

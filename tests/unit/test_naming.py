@@ -11,9 +11,9 @@ from hypothesis import assume, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from common import naming
+from rds_s3_export import naming
 
-# RDS's rules, written out independently of common.naming
+# RDS's rules, written out independently of rds_s3_export.naming
 RDS_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*(?<!-)$")
 SNAPSHOT_ID_MAX = 255
 EXPORT_TASK_ID_MAX = 60

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import prune_snapshots
 import pytest
 from moto import mock_aws
 from moto.rds.models import rds_backends
 
-from common import aws, clock
-from common.errors import PipelineError
-from common.rds import TAG_EXECUTION, TAG_PIPELINE
+from rds_s3_export import aws, clock
+from rds_s3_export.errors import PipelineError
+from rds_s3_export.rds import TAG_EXECUTION, TAG_PIPELINE
+from rds_s3_export.steps import prune_snapshots
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 NOW = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)

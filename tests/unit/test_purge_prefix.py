@@ -15,14 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
-import purge_prefix
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from common import aws
-from common.errors import PurgeRefused, Throttled
+from rds_s3_export import aws
+from rds_s3_export.errors import PurgeRefused, Throttled
+from rds_s3_export.steps import purge_prefix
 from sandbox import faults
 
 BUCKET = "export-bucket"
@@ -30,7 +30,7 @@ PREFIX = "exports/db"
 NEW = "nightly-2024-05-02-02-00-abc123"
 OLD = "nightly-2024-05-01-02-00-def456"
 ORDERS = "shop.public.orders"
-# The rule for an export task id, written out independently of common.naming
+# The rule for an export task id, written out independently of rds_s3_export.naming
 EXPORT_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*(?<!-)$")
 
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import boto3
 import pytest
-import start_export
 from botocore.stub import Stubber
 
-from common import aws
-from common.errors import ExportFailed, ExportQuotaExceeded, SourceNotFound, Throttled
+from rds_s3_export import aws
+from rds_s3_export.errors import ExportFailed, ExportQuotaExceeded, SourceNotFound, Throttled
+from rds_s3_export.steps import start_export
 
 TASK_ID = "mysnapshot-2026-01-02-03-04-abc123"
 SNAPSHOT_ARN = "arn:aws:rds:us-east-1:123456789012:snapshot:mysnapshot-2026-01-02-03-04"
@@ -220,7 +220,7 @@ def test_losing_a_race_to_its_own_retry_adopts_the_task(rds: Stubber) -> None:
 
 
 def test_an_adopted_finished_task_has_the_status_shape_later_states_read(rds: Stubber) -> None:
-    # Given this run's task already finished before the retried step looked (no CheckExport
+    # Given this run's task already finished before the retried step looked (no DescribeExportStatus
     # will run: the state machine goes straight on, and its summary reads these fields)
     task = {**_task(TASK_ID, "COMPLETE"), "TotalExtractedDataInGB": 7, "WarningMessage": "w"}
     rds.add_response(
@@ -228,6 +228,6 @@ def test_an_adopted_finished_task_has_the_status_shape_later_states_read(rds: St
     )
     # When the step adopts it
     status = start_export.start(_event())["status"]
-    # Then the status is done and carries what CheckExport would have added
+    # Then the status is done and carries what DescribeExportStatus would have added
     assert status["state"] == "done"
     assert (status["extracted_gb"], status["warning"]) == (7, "w")

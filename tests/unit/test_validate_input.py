@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import validate_input
 from moto import mock_aws
 from moto.rds.models import rds_backends
 
-from common import aws
-from common.errors import InvalidInput, SourceNotFound
-from common.inputs import build_config
+from rds_s3_export import aws
+from rds_s3_export.errors import InvalidInput, SourceNotFound
+from rds_s3_export.inputs import build_config
+from rds_s3_export.steps import validate_input
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 DEFAULTS = {"snapshot_prefix": "mysnapshot", "s3_prefix": "exports/writer"}

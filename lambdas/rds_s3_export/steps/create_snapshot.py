@@ -1,4 +1,4 @@
-"""ResolveSource: the snapshot this run exports.
+"""CreateSnapshot: the snapshot this run exports.
 
 * `new-snapshot`: create a manual snapshot `<prefix>-YYYY-mm-dd-HH-MM`, tagged as the
   pipeline's own and with the execution's name. A retry of the same execution adopts the
@@ -15,10 +15,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common import aws, clock, naming, status
-from common.errors import SnapshotFailed, SourceNotFound
-from common.log import logger
-from common.rds import SNAPSHOT_KINDS, TAG_EXECUTION, TAG_PIPELINE, iter_snapshots
+from rds_s3_export import aws, clock, naming, status
+from rds_s3_export.errors import SnapshotFailed, SourceNotFound
+from rds_s3_export.log import logger
+from rds_s3_export.rds import SNAPSHOT_KINDS, TAG_EXECUTION, TAG_PIPELINE, iter_snapshots
 
 
 def _describe_one(kind: str, snapshot_id: str) -> dict[str, Any] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common import naming
+from rds_s3_export import naming
 
 
 def folder_prefix(s3_prefix: str, export_task_id: str) -> str:

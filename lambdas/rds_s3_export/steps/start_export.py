@@ -19,11 +19,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common import aws, clock, status
-from common.errors import ExportFailed, ExportQuotaExceeded
-from common.log import logger
-from common.rds import export_tasks
-from common.settings import ExportTarget
+from rds_s3_export import aws, clock, status
+from rds_s3_export.errors import ExportFailed, ExportQuotaExceeded
+from rds_s3_export.log import logger
+from rds_s3_export.rds import export_tasks
+from rds_s3_export.settings import ExportTarget
 
 MAX_RUNNING_EXPORTS = 5  # RDS quota per account and region
 # The quota has no error code of its own in the API model: recognise it by its words.

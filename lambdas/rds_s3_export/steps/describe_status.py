@@ -1,8 +1,8 @@
-"""CheckSnapshot / CheckExport: one look at exactly this run's snapshot or export task.
+"""DescribeSnapshotStatus, DescribeExportStatus: one look at this run's snapshot or export task.
 
 Returns the normalised state (`pending`, `done`, `failed`), RDS's raw status, progress, a
 failure cause, whether the deadline has passed, and how many seconds the state machine's Wait
-should sleep before the next look (see `common.polling`). It never sleeps itself.
+should sleep before the next look (see `rds_s3_export.polling`). It never sleeps itself.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common import aws, clock, polling, status
-from common.errors import ExportFailed, SnapshotFailed, SourceNotFound
-from common.rds import iter_snapshots
+from rds_s3_export import aws, clock, polling, status
+from rds_s3_export.errors import ExportFailed, SnapshotFailed, SourceNotFound
+from rds_s3_export.rds import iter_snapshots
 
 KINDS = ("db-snapshot", "db-cluster-snapshot", "export-task")
 

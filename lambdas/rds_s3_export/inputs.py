@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from common import naming
-from common.errors import InvalidInput
+from rds_s3_export import naming
+from rds_s3_export.errors import InvalidInput
 
 SOURCES = ("new-snapshot", "latest-automated", "snapshot")
 INPUT_KEYS = frozenset(

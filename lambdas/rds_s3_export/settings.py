@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from common.errors import InvalidInput
+from rds_s3_export.errors import InvalidInput
 
 
 def _require(name: str) -> str:

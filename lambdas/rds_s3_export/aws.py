@@ -14,7 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from common.errors import InstanceBusy, PipelineError, SourceNotFound, Throttled
+from rds_s3_export.errors import InstanceBusy, PipelineError, SourceNotFound, Throttled
 
 # The state machine owns retries (Retry with backoff and jitter, visible in the execution
 # history, counted against one budget per step). The SDK makes exactly one attempt, so a

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from common import clock
+from rds_s3_export import clock
 
 
 def next_wait(

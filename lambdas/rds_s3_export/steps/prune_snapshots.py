@@ -17,10 +17,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common import aws, clock, naming, status
-from common.errors import PipelineError, Throttled
-from common.log import logger
-from common.rds import SNAPSHOT_KINDS, TAG_PIPELINE, export_tasks, iter_snapshots
+from rds_s3_export import aws, clock, naming, status
+from rds_s3_export.errors import PipelineError, Throttled
+from rds_s3_export.log import logger
+from rds_s3_export.rds import SNAPSHOT_KINDS, TAG_PIPELINE, export_tasks, iter_snapshots
 
 
 def own_id_pattern(snapshot_prefix: str) -> re.Pattern[str]:

@@ -1,4 +1,4 @@
-"""PurgeOldExports: verify the new export, then delete older export folders, one page a call.
+"""PurgePrefix: verify the new export, then delete older export folders, one page a call.
 
 The rules, all of which hold on every page:
 
@@ -32,11 +32,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common import aws, clock, s3layout, settings, status
-from common.errors import InvalidInput, PurgeRefused
-from common.inputs import check_s3_prefix
-from common.log import logger
-from common.rds import export_tasks
+from rds_s3_export import aws, clock, s3layout, settings, status
+from rds_s3_export.errors import InvalidInput, PurgeRefused
+from rds_s3_export.inputs import check_s3_prefix
+from rds_s3_export.log import logger
+from rds_s3_export.rds import export_tasks
 
 PAGE_SIZE = 1000  # S3 ListObjectsV2 and DeleteObjects both take at most 1,000 keys
 DRY_RUN_KEYS_SHOWN = 1000  # keeps the execution output far below Step Functions' 256 KB

@@ -12,10 +12,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common import aws, clock, naming, settings
-from common.errors import AlreadyRunning, InvalidInput, SourceNotFound
-from common.inputs import Config, build_config
-from common.log import logger
+from rds_s3_export import aws, clock, naming, settings
+from rds_s3_export.errors import AlreadyRunning, InvalidInput, SourceNotFound
+from rds_s3_export.inputs import Config, build_config
+from rds_s3_export.log import logger
 
 
 def plan_run(config: Config, execution: dict[str, Any]) -> dict[str, Any]:

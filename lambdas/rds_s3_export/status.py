@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from common import clock
+from rds_s3_export import clock
 
 SNAPSHOT_DONE = frozenset({"available"})
 SNAPSHOT_FAILED = frozenset(

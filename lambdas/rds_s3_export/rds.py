@@ -7,8 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common import aws
-from common.errors import PipelineError
+from rds_s3_export import aws
+from rds_s3_export.errors import PipelineError
 
 TAG_PIPELINE = "rds-s3-export:pipeline"
 TAG_EXECUTION = "rds-s3-export:execution"

@@ -1,0 +1,1 @@
+"""One module per state of the state machine: each holds the `lambda_handler` of that state."""
