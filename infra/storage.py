@@ -14,7 +14,7 @@ Defaults owned here:
   account and region, and may touch only the configured prefixes.
 
 An existing bucket (`bucket_name`) or key (`kms_key_arn`) is imported instead; the stack then
-cannot change its policies (see "cdk deploy" in the README for what they need).
+cannot change its policies (see "cdk deploy" in docs/deploy.md for what they need).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class ExportStorage(Construct):
 
         StartExportTask has RDS create a grant on the key with the caller's permissions; the
         `kms:GrantIsForAWSResource` condition limits that to grants made by an AWS service.
-        An imported key's policy is not the stack's to change: see "cdk deploy" in the README.
+        An imported key's policy is not the stack's to change: see "cdk deploy" in docs/deploy.md.
         """
         if not isinstance(self.key, kms.Key):
             return

@@ -2,61 +2,12 @@
 
 moto's ``start_export_task`` records the task and writes nothing, so the local mode calls
 :func:`write_export` to put into the (moto) bucket what RDS would have written: two JSON metadata
-files and real gzip-compressed Parquet data files of a small, deterministic sample database.
+files and real gzip-compressed Parquet data files of a small, deterministic sample database,
+under ``<s3_prefix>/<export_task_id>/``. ``export_info`` is written last, so that its presence
+means the folder is complete.
 
-Layout under ``<s3_prefix>/<export_task_id>/`` (see ``../shared/aws-facts.md``)::
-
-    export_info_<id>.json
-    export_tables_info_<id>_from_1_to_<n>.json
-    <database>/<schema>.<table>/1/part-<partition:05d>-<uuid>.gz.parquet
-
-The data files are written first, then the tables-info file, and ``export_info`` last, so that
-its presence means the export folder is complete (which is what the pipeline's purge looks for).
-
-How close the JSON files are to RDS's
--------------------------------------
-Nothing here was checked against a file written by RDS itself; the sources are public code that
-reads real export files. The field names fall into three groups.
-
-Verified (read by public code that processes real exports):
-
-- ``export_info``: ``exportTaskIdentifier``, ``sourceArn``, ``exportOnly`` (list),
-  ``snapshotTime``, ``taskStartTime``, ``taskEndTime``, ``s3Bucket``, ``s3Prefix``,
-  ``exportedFilesPath``, ``iamRoleArn``, ``kmsKeyId``, ``status`` (``COMPLETE``),
-  ``percentProgress`` (integer, 100 when complete), ``totalExportedDataInGB`` (a float).
-- ``export_tables_info``: one object ``{"perTableStatus": [...]}``; each table entry has
-  ``target`` (``database.schema.table``), ``status`` (``COMPLETE`` for exported tables),
-  ``sizeGB``, ``tableStatistics`` and ``schemaMetadata.originalTypeMappings``, a list of
-  ``{columnName, originalType, expectedExportedType, originalCharMaxLength,
-  originalNumPrecision, originalDateTimePrecision}``. ``expectedExportedType`` values seen
-  include ``int32``, ``int64``, ``double``, ``boolean`` and ``binary (UTF8)``.
-- ``partitioningInfo`` with ``numberOfPartitions`` and ``numberOfCompletedPartitions``.
-- The skip reason ``PERMISSIONS_DO_NOT_EXIST`` (AWS user guide), and that entries may carry a
-  ``warningMessage``.
-
-Guessed (plausible, unconfirmed):
-
-- Status values ``FAILED`` and ``SKIPPED`` on a table entry, the skip reason going in that
-  entry's ``warningMessage``, and a failed table's message in ``failureCause`` (named after the
-  ExportTask API's ``FailureCause``). In the one public reader found, ``warningMessage`` sat on
-  an entry whose ``target`` was the database, not a table.
-- ``partitioningInfo`` sitting inside ``tableStatistics``, next to ``extractionStartTime`` and
-  ``extractionEndTime``. One public source spells the key ``TableStatistics`` and another
-  ``tableStatistics``. The camel-case spelling was chosen because the source using it looks
-  keys up case-sensitively.
-- ``expectedExportedType`` for timestamps and decimals, and the numbers in the
-  ``original*`` fields for types where they do not apply (written as 0).
-- The time format: ISO 8601 with an explicit UTC offset.
-- ``exportedFilesPath`` = ``<s3_prefix>/<export_task_id>``. The only example seen had an empty
-  prefix, where it is the task id.
-- A ``warningMessage`` in ``export_info`` when some table did not export.
-- No tables-info file at all when ``ExportOnly`` matches no table.
-- The ``part-<n>-<uuid>.gz.parquet`` file name (with no Spark-style ``-c000`` suffix) and the
-  batch folder ``1``. Both follow ``aws-facts.md``.
-
-Sandbox-only (RDS does not write this): the ``sandbox`` object in ``export_info`` holds the table
-count, the per-status counts and the exact data bytes. Pipeline code must not depend on it.
-Count statuses from ``export_tables_info``, as you must against real RDS.
+docs/sandbox.md lists which field names are verified, which are guessed, and which are the
+sandbox's own (the ``sandbox`` object in ``export_info``: pipeline code must not depend on it).
 """
 
 from __future__ import annotations

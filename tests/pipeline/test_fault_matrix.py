@@ -1,7 +1,8 @@
 """Nothing lost: every fault at every step, executed on the real state machine in the sandbox.
 
 The matrix is one table, `MATRIX`: a row per (step, fault). Adding a step or a fault adds rows,
-and the README's fault matrix must list exactly these rows (test_docs_table_matches_the_matrix).
+and the fault matrix in docs/faults.md must list exactly these rows
+(test_docs_table_matches_the_matrix).
 
 Every row runs the same script:
 
@@ -35,7 +36,7 @@ from sandbox.runtime import ASL_PATH, RunResult, Sandbox
 
 PREFIX = "exports/mydb"
 DATABASE = "mydb"
-DOC = Path(__file__).resolve().parents[2] / "README.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "faults.md"
 ASL = json.loads(ASL_PATH.read_text())
 
 # What each step's Lambda is (the fault injector aims API faults and crashes at a module).
@@ -79,8 +80,8 @@ Inject = Callable[[World], dict[str, Any]]  # injects the fault; returns the exe
 @dataclass(frozen=True)
 class Row:
     step: str
-    fault: str  # the fault's name, as in the README's fault matrix
-    how: str  # how the sandbox simulates it, as in the README's fault matrix
+    fault: str  # the fault's name, as in the docs' fault matrix
+    how: str  # how the sandbox simulates it, as in the docs' fault matrix
     inject: Inject
     outcome: str  # RECOVERS, FAILS or WARNS
     error: str | None  # the execution's Error for FAILS
@@ -569,7 +570,7 @@ def test_fault(sandbox: Sandbox, row: Row, record_property: Callable[[str, Any],
 
 
 def doc_rows(text: str) -> list[tuple[str, ...]]:
-    """The rows of the table under the heading 'Fault matrix' of the README."""
+    """The rows of the table under the heading 'Fault matrix' of docs/faults.md."""
     section = text.split("### Fault matrix\n", 1)[1].split("\n#", 1)[0]
     rows = []
     for line in section.splitlines():
@@ -587,7 +588,7 @@ def matrix_doc_row(row: Row) -> tuple[str, ...]:
 
 
 def test_docs_table_matches_the_matrix() -> None:
-    # Given the README's fault matrix, When it is parsed, Then it lists exactly the
+    # Given the docs' fault matrix, When it is parsed, Then it lists exactly the
     # matrix's rows, in order: the docs cannot drift from what the tests try
     assert doc_rows(DOC.read_text()) == [matrix_doc_row(r) for r in MATRIX]
 
