@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 CDK    := npx --yes aws-cdk@2.1148.1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo demo-sources test lint typecheck synth deploy bench clean
+.PHONY: help setup demo demo-sources test lint typecheck synth deploy bench snowflake-sql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -45,6 +45,9 @@ deploy: $(STAMP)  ## cdk deploy into the account of your current AWS credentials
 
 bench: $(STAMP)  ## print polling and purge figures measured in the sandbox
 	$(BIN)/python -m sandbox.bench
+
+snowflake-sql: $(STAMP)  ## print Snowflake SQL for MANIFEST=<s3 URI or file> (none: a sandbox night)
+	$(BIN)/python -m snowflake_sql $(if $(MANIFEST),--manifest '$(MANIFEST)')
 
 clean:  ## remove generated files
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
