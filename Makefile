@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 CDK    := npx --yes aws-cdk@2.1148.1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo demo-sources test lint typecheck synth deploy bench snowflake-sql clean
+.PHONY: help setup demo demo-sources test lint typecheck synth deploy asl bench snowflake-sql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -42,6 +42,9 @@ synth: $(STAMP)  ## write the CloudFormation template to cdk.out/ (offline)
 
 deploy: $(STAMP)  ## cdk deploy into the account of your current AWS credentials
 	$(CDK) deploy --app "$(BIN)/python app.py"
+
+asl: $(STAMP)  ## regenerate statemachine/export_pipeline.asl.json from statemachine/definition.py
+	$(BIN)/python -m statemachine.definition
 
 bench: $(STAMP)  ## print polling and purge figures measured in the sandbox
 	$(BIN)/python -m sandbox.bench

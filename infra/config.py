@@ -14,78 +14,29 @@ import difflib
 import json
 import re
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
-DatabaseKind = Literal["instance", "cluster"]
+from rds_s3_export import rules
 
-# The defaults. cdk.json repeats them for readers and for the CLI; a test keeps the two equal.
-DEFAULTS: Final[Mapping[str, Any]] = {
-    "pipeline_name": "rds-s3-export",
-    "db_instance_identifier": "mydb",
-    "db_cluster_identifier": "",
-    "snapshot_prefix": "mysnapshot",
-    "s3_prefix": "exports/mydb",
-    "source": "new-snapshot",
-    "export_only": [],
-    "keep_snapshots": 3,
-    "bucket_name": "",
-    "kms_key_arn": "",
-    "schedule_expression": "cron(0 21 * * ? *)",
-    "schedule_timezone": "UTC",
-    "schedule_enabled": True,
-    "poll_min_seconds": 30,
-    "poll_max_seconds": 300,
-    "snapshot_timeout_seconds": 14400,
-    "export_timeout_seconds": 43200,
-    "skipped_tables_policy": "warn",
-    "alert_email": "",
-    "log_retention_days": 30,
-    "databases": None,
-}
+T = TypeVar("T")
+
+DatabaseKind = rules.DatabaseKind
+
+# Every key's default lives in rules.DEFAULTS; cdk.json holds only the user's choices.
+DEFAULTS: Final[Mapping[str, Any]] = rules.DEFAULTS
 CONTEXT_KEYS: Final[frozenset[str]] = frozenset(DEFAULTS)
+DATABASE_ENTRY_KEYS: Final[frozenset[str]] = rules.DATABASE_ENTRY_KEYS
 
-# Keys of one entry of the `databases` list.
-DATABASE_ENTRY_KEYS: Final[frozenset[str]] = frozenset(
-    {
-        "db_instance_identifier",
-        "db_cluster_identifier",
-        "s3_prefix",
-        "snapshot_prefix",
-        "source",
-        "export_only",
-        "keep_snapshots",
-    }
-)
-
-# A schedule can only use sources that need no per-run value (`snapshot` needs
-# `snapshot_identifier`, which is given per run in the execution input).
-SCHEDULED_SOURCES: Final[tuple[str, ...]] = ("new-snapshot", "latest-automated")
-SKIPPED_TABLES_POLICIES: Final[tuple[str, ...]] = ("warn", "fail")
-# The values CloudWatch Logs accepts for a log group's retention.
+# The values CloudWatch Logs accepts for a log group's retention:
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
 LOG_RETENTION_DAYS: Final[tuple[int, ...]] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
 
-# Limits shared with the runtime validation in lambdas/common (kept equal on purpose).
-RDS_IDENTIFIER_MAX: Final = 63
-SNAPSHOT_PREFIX_MAX: Final = 200
-S3_PREFIX_MAX: Final = 512
-KEEP_SNAPSHOTS_MAX: Final = 100  # RDS's default quota of manual snapshots per region
-KEEP_ALL: Final = ("all", "null")  # keep_snapshots values meaning "keep every snapshot"
-EXPORT_ONLY_MAX_BYTES: Final = 200 * 1024  # RDS's limit on ExportOnly
-MIN_TIMEOUT_SECONDS: Final = 60
-
-# RDS identifiers as the stack uses them in IAM ARNs: RDS stores them in lower case and IAM
-# compares ARNs case-sensitively, so upper case is refused rather than silently lowered.
-_RDS_ID = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-))*(?<!-)$")
 _PIPELINE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,47}$")
-# One S3 prefix segment. Stricter than S3 itself: no `*`, `?` or `$` (they would widen or
-# template the IAM resources built from the prefix), nothing RDS rewrites to `_`.
-_S3_SEGMENT = re.compile(r"^[A-Za-z0-9._=+-]+$")
-_EXPORT_ONLY_NAME = re.compile(r"^[^./\s]+(?:\.[^./\s]+){0,2}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -113,7 +64,7 @@ class Database:
     snapshot_prefix: str
     source: str
     export_only: tuple[str, ...]
-    keep_snapshots: int | None  # None: keep all of the pipeline's snapshots
+    keep_snapshots: int | str  # a number, or rules.KEEP_ALL
 
     @property
     def identifier_key(self) -> str:
@@ -128,10 +79,16 @@ class Database:
             "snapshot_prefix": self.snapshot_prefix,
             "s3_prefix": self.s3_prefix,
             "export_only": list(self.export_only),
+            "keep_snapshots": self.keep_snapshots,
         }
-        if self.keep_snapshots is not None:  # absent means keep all (see the input contract)
-            value["keep_snapshots"] = self.keep_snapshots
         return value
+
+    def settings_entry(self) -> dict[str, Any]:
+        """This database in PIPELINE_SETTINGS: the validate step keeps a run inside its set
+        and fills in what a run started by hand does not say."""
+        run = self.execution_input()
+        del run[self.identifier_key]
+        return {"kind": self.kind, "id": self.identifier, **run}
 
 
 @dataclass(frozen=True)
@@ -153,6 +110,7 @@ class PipelineConfig:
     skipped_tables_policy: str
     alert_email: str | None
     log_retention_days: int
+    allow_export_only_override: bool
 
     @property
     def s3_prefixes(self) -> tuple[str, ...]:
@@ -186,8 +144,27 @@ class PipelineConfig:
             "snapshot_timeout_seconds": self.snapshot_timeout_seconds,
             "export_timeout_seconds": self.export_timeout_seconds,
             "skipped_tables_policy": self.skipped_tables_policy,
-            "allowed_s3_prefixes": list(self.s3_prefixes),
-            "allowed_databases": list(self.database_identifiers),
+            "databases": [db.settings_entry() for db in self.databases],
+            "allow_export_only_override": self.allow_export_only_override,
+        }
+
+    def function_environments(
+        self, bucket: str, export_role_arn: str, key_arn: str
+    ) -> dict[str, dict[str, str]]:
+        """Each step's environment variables (docs/contracts.md), by step module. The stack
+        passes its resources' names; the local sandbox passes its own, through this code."""
+        return {
+            "validate_input": {
+                "PIPELINE_DEFAULTS": json.dumps(self.pipeline_defaults(), sort_keys=True),
+                "PIPELINE_SETTINGS": json.dumps(self.pipeline_settings(), sort_keys=True),
+                "EXPORT_BUCKET": bucket,
+            },
+            "start_export": {
+                "EXPORT_BUCKET": bucket,
+                "EXPORT_ROLE_ARN": export_role_arn,
+                "EXPORT_KMS_KEY_ARN": key_arn,
+            },
+            "purge_prefix": {"EXPORT_BUCKET": bucket},
         }
 
     def schedule_input(self, database: Database) -> dict[str, Any]:
@@ -270,77 +247,33 @@ def _optional(key: str, value: Any, pattern: re.Pattern[str], what: str) -> str 
 # --- the domain rules ---------------------------------------------------------------------
 
 
-def rds_identifier(key: str, value: Any, *, maximum: int = RDS_IDENTIFIER_MAX) -> str:
-    text = _string(key, value)
-    if not 0 < len(text) <= maximum or not _RDS_ID.match(text):
-        raise ConfigError(
-            key,
-            f"{text!r} is not a valid RDS identifier: 1 to {maximum} lower-case letters, digits "
-            "or single hyphens, starting with a letter and not ending with a hyphen",
-        )
-    return text
+def _rule(key: str, check: Callable[[], T]) -> T:
+    """Run one rule of rds_s3_export.rules; its RuleError becomes ConfigError naming the key."""
+    try:
+        return check()
+    except rules.RuleError as err:
+        raise ConfigError(key, str(err)) from err
 
 
 def s3_prefix(key: str, value: Any) -> str:
-    """A safe S3 prefix. A trailing `/` is dropped (as the pipeline's own validation does)."""
-    text = _string(key, value)
-    prefix = text.rstrip("/") if len(text) > 1 else text
-    if prefix in ("", "/", ".", ".."):
-        raise ConfigError(key, f"must not be empty, '/', '.' or '..' (got {text!r})")
-    if prefix.startswith("/"):
-        raise ConfigError(key, f"must not start with '/' (got {text!r})")
-    if ":" in prefix:
-        raise ConfigError(key, f"must not contain ':' (RDS refuses it) (got {text!r})")
-    segments = prefix.split("/")
-    if any(segment in ("", ".", "..") for segment in segments):
-        raise ConfigError(key, f"must not contain empty, '.' or '..' segments (got {text!r})")
-    if not all(_S3_SEGMENT.match(segment) for segment in segments):
-        raise ConfigError(
-            key,
-            f"may contain only letters, digits and . _ = + - between single '/' (got {text!r})",
-        )
-    if len(prefix) > S3_PREFIX_MAX:
-        raise ConfigError(key, f"is longer than {S3_PREFIX_MAX} characters")
-    return prefix
+    """A safe S3 prefix (rules.s3_prefix: the same check the validate step makes)."""
+    return _rule(key, lambda: rules.s3_prefix(value))
 
 
 def export_only(key: str, value: Any) -> tuple[str, ...]:
     value = _decode(key, value, "json")
-    if value is None or value == "":
-        return ()
-    if not isinstance(value, list):
-        raise ConfigError(key, f"must be a list of strings, got {_type_name(value)}: {value!r}")
-    for item in value:
-        if not isinstance(item, str) or not _EXPORT_ONLY_NAME.match(item):
-            raise ConfigError(
-                key,
-                f"entry {item!r} must be 'database', 'database.table', 'database.schema' or "
-                "'database.schema.table' (no spaces or '/')",
-            )
-    if len(json.dumps(value).encode()) > EXPORT_ONLY_MAX_BYTES:
-        raise ConfigError(key, "is larger than RDS's limit of 200 KB")
-    return tuple(value)
+    return tuple(_rule(key, lambda: rules.export_only([] if value == "" else value)))
 
 
-def keep_snapshots(key: str, value: Any) -> int | None:
-    """How many of the pipeline's snapshots to keep; "all" (or null) keeps all of them.
+def keep_snapshots(key: str, value: Any) -> int | str:
+    """How many of the pipeline's snapshots to keep, or "all" (rules.KEEP_ALL).
 
-    CDK context drops null values on their way through jsii, so a null written in cdk.json
-    would silently become the default: "all" is the spelling that survives (`-c
-    keep_snapshots=null` arrives as the string "null" and works too).
+    CDK context drops null values on their way through jsii, so "all" is the one spelling of
+    keeping every snapshot (see infra/application.py, which refuses a null).
     """
-    if isinstance(value, str) and value.strip().lower() in KEEP_ALL:
-        return None
-    value = _decode(key, value, "int")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(
-            key,
-            f'must be a whole number from 0 to {KEEP_SNAPSHOTS_MAX}, or "all" to keep all '
-            f"(got {_type_name(value)}: {value!r})",
-        )
-    return _integer(key, value, 0, KEEP_SNAPSHOTS_MAX)
+    if isinstance(value, str) and value.strip() == rules.KEEP_ALL:
+        return rules.KEEP_ALL
+    return _rule(key, lambda: rules.keep_snapshots(_decode(key, value, "int")))
 
 
 def schedule_expression(key: str, value: Any) -> str:
@@ -386,8 +319,10 @@ def _database_pair(key_prefix: str, entry: Mapping[str, Any]) -> tuple[DatabaseK
             f"or {key_prefix}db_cluster_identifier is required: give exactly one",
         )
     if cluster:
-        return "cluster", rds_identifier(f"{key_prefix}db_cluster_identifier", cluster)
-    return "instance", rds_identifier(f"{key_prefix}db_instance_identifier", instance)
+        key = f"{key_prefix}db_cluster_identifier"
+        return "cluster", _rule(key, lambda: rules.database_identifier(cluster, "cluster"))
+    key = f"{key_prefix}db_instance_identifier"
+    return "instance", _rule(key, lambda: rules.database_identifier(instance, "instance"))
 
 
 def _database(key_prefix: str, entry: Mapping[str, Any], inherited: Mapping[str, Any]) -> Database:
@@ -401,8 +336,11 @@ def _database(key_prefix: str, entry: Mapping[str, Any], inherited: Mapping[str,
         kind=kind,
         identifier=identifier,
         s3_prefix=s3_prefix(*pick("s3_prefix")),
-        snapshot_prefix=rds_identifier(*pick("snapshot_prefix"), maximum=SNAPSHOT_PREFIX_MAX),
-        source=_choice(*pick("source"), SCHEDULED_SOURCES),
+        snapshot_prefix=_rule(
+            f"{key_prefix}snapshot_prefix",
+            lambda: rules.snapshot_prefix(pick("snapshot_prefix")[1], kind),
+        ),
+        source=_choice(*pick("source"), rules.SCHEDULED_SOURCES),
         export_only=export_only(*pick("export_only")),
         keep_snapshots=keep_snapshots(*pick("keep_snapshots")),
     )
@@ -490,7 +428,7 @@ def load_config(context: Mapping[str, Any]) -> PipelineConfig:
             "poll_min_seconds", f"({poll_min}) is larger than poll_max_seconds ({poll_max})"
         )
 
-    return PipelineConfig(
+    config = PipelineConfig(
         pipeline_name=pipeline_name,
         databases=databases,
         multi_database=multi,
@@ -507,17 +445,41 @@ def load_config(context: Mapping[str, Any]) -> PipelineConfig:
         poll_min_seconds=poll_min,
         poll_max_seconds=poll_max,
         snapshot_timeout_seconds=_integer(
-            "snapshot_timeout_seconds", raw["snapshot_timeout_seconds"], MIN_TIMEOUT_SECONDS
+            "snapshot_timeout_seconds", raw["snapshot_timeout_seconds"], rules.MIN_TIMEOUT_SECONDS
         ),
         export_timeout_seconds=_integer(
-            "export_timeout_seconds", raw["export_timeout_seconds"], MIN_TIMEOUT_SECONDS
+            "export_timeout_seconds", raw["export_timeout_seconds"], rules.MIN_TIMEOUT_SECONDS
         ),
         skipped_tables_policy=_choice(
-            "skipped_tables_policy", raw["skipped_tables_policy"], SKIPPED_TABLES_POLICIES
+            "skipped_tables_policy", raw["skipped_tables_policy"], rules.SKIPPED_TABLES_POLICIES
         ),
         alert_email=_optional("alert_email", raw["alert_email"], _EMAIL, "an e-mail address"),
         log_retention_days=_retention(raw["log_retention_days"]),
+        allow_export_only_override=_boolean(
+            "allow_export_only_override", raw["allow_export_only_override"]
+        ),
     )
+    _check_fits_lambda_environment(config)
+    return config
+
+
+def _check_fits_lambda_environment(config: PipelineConfig) -> None:
+    """What validates must deploy: every function's environment fits Lambda's 4 KB
+    (rules.LAMBDA_ENVIRONMENT_MAX_BYTES), measured with the largest names the stack's own
+    resources can have."""
+    long_name = "x" * 63  # a bucket name is at most 63 characters
+    long_arn = "x" * 200
+    for module, environment in config.function_environments(long_name, long_arn, long_arn).items():
+        size = rules.environment_bytes(environment)
+        if size > rules.LAMBDA_ENVIRONMENT_MAX_BYTES:
+            key = "databases" if config.multi_database else "export_only"
+            raise ConfigError(
+                key,
+                f"makes the {module} function's environment {size} bytes, more than Lambda's "
+                f"{rules.LAMBDA_ENVIRONMENT_MAX_BYTES} (the defaults and the list of configured "
+                "databases travel there): name fewer tables (a whole database or schema counts "
+                "as one entry), or split the databases over two stacks",
+            )
 
 
 def _retention(value: Any) -> int:

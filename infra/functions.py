@@ -12,7 +12,6 @@ their snapshots, every S3 action to the configured prefixes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,21 +151,12 @@ class PipelineFunctions(Construct):
     # --- building ---------------------------------------------------------------------------
 
     def _environments(self) -> Mapping[str, dict[str, str]]:
-        """Environment variables, exactly as docs/contracts.md lists them."""
-        bucket = self._storage.bucket.bucket_name
-        return {
-            "validate_input": {
-                "PIPELINE_DEFAULTS": json.dumps(self._config.pipeline_defaults(), sort_keys=True),
-                "PIPELINE_SETTINGS": json.dumps(self._config.pipeline_settings(), sort_keys=True),
-                "EXPORT_BUCKET": bucket,
-            },
-            "start_export": {
-                "EXPORT_BUCKET": bucket,
-                "EXPORT_ROLE_ARN": self._storage.export_role.role_arn,
-                "EXPORT_KMS_KEY_ARN": self._storage.key.key_arn,
-            },
-            "purge_prefix": {"EXPORT_BUCKET": bucket},
-        }
+        """Environment variables, built by the configuration (docs/contracts.md)."""
+        return self._config.function_environments(
+            self._storage.bucket.bucket_name,
+            self._storage.export_role.role_arn,
+            self._storage.key.key_arn,
+        )
 
     def _function(
         self, step: Step, environment: Mapping[str, str]

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,10 @@ import boto3
 from moto import mock_aws
 from moto.rds.models import rds_backends
 
+from infra.config import PipelineConfig, load_config
 from rds_s3_export import aws as handler_aws
 from rds_s3_export import clock as handler_clock
-from rds_s3_export.inputs import SETTING_KEYS
+from rds_s3_export import rules
 from sandbox import faults, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
@@ -56,40 +57,44 @@ def module_for(placeholder: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", stem).lower()
 
 
-@dataclass
 class Settings:
-    """What the CDK stack's context would configure."""
+    """The stack's configuration for the sandbox: CDK context overrides on top of the defaults
+    (rds_s3_export.rules.DEFAULTS), validated and turned into each function's environment by
+    infra/config.py, the very code `cdk synth` runs. `Settings(poll_min_seconds=10)` is what
+    `cdk deploy -c poll_min_seconds=10` would configure."""
 
-    pipeline_name: str = "rds-s3-export"
-    bucket: str = "rds-s3-export-sandbox"
-    defaults: dict[str, Any] = field(
-        default_factory=lambda: {
-            "db_instance_identifier": "mydb",
-            "source": "new-snapshot",
-            "snapshot_prefix": "mysnapshot",
-            "s3_prefix": "exports/mydb",
-            "export_only": [],
-            "keep_snapshots": 2,
-        }
-    )
-    poll_min_seconds: int = 30
-    poll_max_seconds: int = 300
-    snapshot_timeout_seconds: int = 4 * 3600
-    export_timeout_seconds: int = 12 * 3600
-    skipped_tables_policy: str = "warn"
-    allowed_s3_prefixes: list[str] = field(default_factory=list)
-    allowed_databases: list[str] = field(default_factory=list)
+    def __init__(self, bucket: str = "rds-s3-export-sandbox", **context: Any) -> None:
+        self.bucket = bucket
+        self.context = dict(context)
+        self.config  # noqa: B018  (refuse a bad configuration here, as synth would)
+
+    @property
+    def config(self) -> PipelineConfig:
+        return load_config(self.context)
+
+    def __getattr__(self, name: str) -> Any:  # pipeline_name, poll_max_seconds, ...
+        if name.startswith("_") or name in ("bucket", "context"):
+            raise AttributeError(name)
+        return getattr(self.config, name)
+
+    def environments(self, role_arn: str, key_arn: str) -> dict[str, dict[str, str]]:
+        """Each function's environment, refused like Lambda refuses one over 4 KB."""
+        environments = self.config.function_environments(self.bucket, role_arn, key_arn)
+        for module, environment in environments.items():
+            size = rules.environment_bytes(environment)
+            if size > rules.LAMBDA_ENVIRONMENT_MAX_BYTES:  # see rules.py for the AWS page
+                raise ValueError(
+                    f"the {module} function's environment is {size} bytes; Lambda refuses more "
+                    f"than {rules.LAMBDA_ENVIRONMENT_MAX_BYTES}"
+                )
+        return environments
 
     def environment(self, role_arn: str, key_arn: str) -> dict[str, str]:
-        return {
-            "PIPELINE_DEFAULTS": json.dumps(self.defaults),
-            "PIPELINE_SETTINGS": json.dumps(
-                {k: v for k, v in asdict(self).items() if k in SETTING_KEYS}
-            ),
-            "EXPORT_BUCKET": self.bucket,
-            "EXPORT_ROLE_ARN": role_arn,
-            "EXPORT_KMS_KEY_ARN": key_arn,
-        }
+        """The union of every function's environment: the handlers run in this process."""
+        merged: dict[str, str] = {}
+        for environment in self.environments(role_arn, key_arn).values():
+            merged.update(environment)
+        return merged
 
 
 @dataclass
@@ -166,12 +171,12 @@ class Sandbox:
         self._stack.callback(handler_clock.set_clock, None)
         self._stack.callback(handler_aws.reset_clients)
 
-    def reconfigure(self, **changes: Any) -> None:
-        """Change stack settings between runs (what a redeploy with new context would do)."""
-        for key, value in changes.items():
-            if not hasattr(self.settings, key):
-                raise AttributeError(f"no stack setting {key!r}")
-            setattr(self.settings, key, value)
+    def reconfigure(self, bucket: str | None = None, **context: Any) -> None:
+        """Change the stack's configuration between runs (what a redeploy with new context
+        would do); `bucket` points the functions at another bucket."""
+        self.settings = Settings(
+            bucket=bucket or self.settings.bucket, **{**self.settings.context, **context}
+        )
         os.environ.update(self.settings.environment(self.role_arn, self.key_arn))
 
     def client(self, service: str) -> Any:

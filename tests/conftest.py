@@ -9,6 +9,7 @@ import pytest
 
 from sandbox.rds_sim import Timing
 from sandbox.runtime import FAKE_ENV, Sandbox, Settings
+from sandbox.seams import FakeContext
 
 # Short simulated durations keep polls (and so real time) low; the demo uses longer ones.
 FAST = Timing(snapshot_seconds=300, export_starting_seconds=120, export_running_seconds=600)
@@ -22,18 +23,10 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
-class FakeLambdaContext:
-    function_name = "test-function"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-    memory_limit_in_mb = 256
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 @pytest.fixture
 def lambda_context() -> Any:
-    return FakeLambdaContext()
+    """The Lambda context object a handler is given (the same one the sandbox passes)."""
+    return FakeContext("test-function")
 
 
 @pytest.fixture

@@ -6,20 +6,23 @@ import hashlib
 import re
 from datetime import UTC, datetime
 
-# RDS DB instance / cluster / manual snapshot identifiers: a letter first, then letters,
-# digits and single hyphens, no trailing hyphen.
-_RDS_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*(?<!-)$")
-RDS_ID_MAX = {"instance": 63, "cluster": 63, "snapshot": 255}
-EXPORT_TASK_ID_MAX = 60  # no documented limit; 60 is what is known to work everywhere
-RUN_SUFFIX_LEN = 6
+from rds_s3_export import rules
+
+RUN_SUFFIX_LEN = rules.RUN_SUFFIX_LENGTH
+_ENDS_WITH_STAMP = re.compile(r"-(\d{4}-\d{2}-\d{2}-\d{2}-\d{2})$")
 
 
 def is_rds_identifier(value: str, kind: str) -> bool:
-    return 0 < len(value) <= RDS_ID_MAX[kind] and bool(_RDS_ID.match(value))
+    """`kind`: "instance" or "cluster" (databases), or "snapshot" (the longest snapshot ids)."""
+    if kind == "snapshot":
+        return rules.is_rds_identifier(value, rules.SNAPSHOT_ID_MAX["instance"])
+    return rules.is_rds_identifier(
+        value, rules.DATABASE_ID_MAX["cluster" if kind == "cluster" else "instance"]
+    )
 
 
 def is_export_task_id(value: str) -> bool:
-    return 0 < len(value) <= EXPORT_TASK_ID_MAX and bool(_RDS_ID.match(value))
+    return rules.is_rds_identifier(value, rules.EXPORT_TASK_ID_MAX)
 
 
 def minute_stamp(moment: datetime) -> str:
@@ -27,7 +30,7 @@ def minute_stamp(moment: datetime) -> str:
     another zone is converted first (a naive one is taken to be UTC already)."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d-%H-%M")
+    return moment.strftime(rules.STAMP_FORMAT)
 
 
 def run_suffix(execution_id: str) -> str:
@@ -49,15 +52,20 @@ def sanitize(text: str) -> str:
     return cleaned
 
 
-def export_task_id(snapshot_identifier: str, suffix: str) -> str:
-    """Export task id: the snapshot id made RDS-safe, cut to fit, plus this run's suffix.
+def export_task_id(snapshot_identifier: str, suffix: str, stamp: str) -> str:
+    """Export task id (and so the export's folder): `<name>-YYYY-mm-dd-HH-MM-<suffix>`.
 
-    Automated snapshot ids start with `rds:`; `:` is replaced. The suffix keeps the id unique
+    `<name>` is the snapshot id made RDS-safe (`rds:` of automated snapshots becomes `rds-`)
+    without its date, cut to fit rules.EXPORT_TASK_ID_MAX; the date is the one the snapshot id
+    ends with, else `stamp` (the run's start), and is never cut. The suffix keeps the id unique
     per run (two runs exporting the same automated snapshot get two ids) and stable under
     retries of the same run. A snapshot id that already ends in this run's suffix (taken when
     another run had the minute's plain id) does not get it twice.
     """
-    room = EXPORT_TASK_ID_MAX - len(suffix) - 1
     base = sanitize(snapshot_identifier).removesuffix(f"-{suffix}")
-    base = base[:room].rstrip("-")
-    return f"{base}-{suffix}"
+    dated = _ENDS_WITH_STAMP.search(base)
+    if dated:
+        stamp, base = dated.group(1), base[: dated.start()]
+    room = rules.EXPORT_TASK_ID_MAX - rules.TAIL_LENGTH
+    base = base[:room].rstrip("-") or "x"
+    return f"{base}-{stamp}-{suffix}".lower()

@@ -9,23 +9,52 @@ from typing import Any
 import pytest
 
 from infra.application import read_context_file
-from infra.config import DEFAULTS, ConfigError, load_config
-from rds_s3_export.inputs import SETTING_KEYS
+from infra.config import CONTEXT_KEYS, DEFAULTS, ConfigError, load_config
+from rds_s3_export.rules import SETTING_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+# A 40-character snapshot prefix fits an instance's snapshot ids, not a cluster's (63 at most)
+CLUSTER_40 = {
+    "db_instance_identifier": "",
+    "db_cluster_identifier": "c1",
+    "snapshot_prefix": "p" * 40,
+}
+
+
+def recommended_feature_flags() -> dict[str, Any]:
+    """The flags aws-cdk-lib ships as recommended for a new app, read from its jsii bundle."""
+    import tarfile
+
+    import aws_cdk
+
+    bundle = next((Path(aws_cdk.__file__).parent / "_jsii").glob("aws-cdk-lib@*.jsii.tgz"))
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile("package/recommended-feature-flags.json")
+        assert member is not None
+        return dict(json.load(member))
 
 
 def context(**overrides: Any) -> dict[str, Any]:
     return {**DEFAULTS, **overrides}
 
 
-def test_cdk_json_holds_exactly_the_defaults() -> None:
-    # Given the defaults in code and the context in cdk.json
-    cdk_json = json.loads((REPO / "cdk.json").read_text())
+def test_cdk_json_holds_the_users_choices_and_the_recommended_feature_flags() -> None:
+    # Given cdk.json's context
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    choices = {key: value for key, value in context.items() if not key.startswith("@")}
+    flags = {key: value for key, value in context.items() if key.startswith("@")}
 
-    # Then they agree key for key (databases is absent from cdk.json: one database)
-    expected = {key: value for key, value in DEFAULTS.items() if key != "databases"}
-    assert cdk_json["context"] == expected
+    # Then its own keys are the database a user names, nothing the defaults already say
+    assert choices == {
+        "db_instance_identifier": "mydb",
+        "snapshot_prefix": "mysnapshot",
+        "s3_prefix": "exports/mydb",
+    }
+    assert set(choices) <= CONTEXT_KEYS
+    # And the feature flags are the ones this aws-cdk-lib recommends (as `cdk init` writes)
+    assert flags == recommended_feature_flags()
 
 
 def test_defaults_describe_one_instance() -> None:
@@ -57,7 +86,7 @@ def test_cli_strings_are_parsed() -> None:
             schedule_enabled="false",
             poll_min_seconds="45",
             poll_max_seconds="600",
-            keep_snapshots="null",
+            keep_snapshots="all",
             export_only='["shop.public.orders"]',
             log_retention_days="90",
         )
@@ -66,7 +95,7 @@ def test_cli_strings_are_parsed() -> None:
     # Then each arrives as its type
     assert config.schedule_enabled is False
     assert (config.poll_min_seconds, config.poll_max_seconds) == (45, 600)
-    assert config.databases[0].keep_snapshots is None
+    assert config.databases[0].keep_snapshots == "all"
     assert config.databases[0].export_only == ("shop.public.orders",)
     assert config.log_retention_days == 90
 
@@ -80,7 +109,7 @@ def test_databases_list_from_a_cli_string() -> None:
                 "db_cluster_identifier": "billing",
                 "s3_prefix": "exports/billing",
                 "snapshot_prefix": "billing",
-                "keep_snapshots": None,
+                "keep_snapshots": "all",
             },
         ]
     )
@@ -100,21 +129,22 @@ def test_databases_list_from_a_cli_string() -> None:
     assert (billing.kind, billing.identifier, billing.keep_snapshots) == (
         "cluster",
         "billing",
-        None,
+        "all",
     )
     assert config.database_identifiers == ("orders", "billing")
 
 
 def test_single_database_defaults_and_settings() -> None:
-    config = load_config(context(keep_snapshots=None))
+    config = load_config(context())
 
-    # PIPELINE_DEFAULTS is the database's complete input; keep_snapshots absent = keep all
+    # PIPELINE_DEFAULTS is the database's complete input
     assert config.pipeline_defaults() == {
         "db_instance_identifier": "mydb",
         "source": "new-snapshot",
         "snapshot_prefix": "mysnapshot",
         "s3_prefix": "exports/mydb",
         "export_only": [],
+        "keep_snapshots": 3,
     }
     assert config.pipeline_settings() == {
         "pipeline_name": "rds-s3-export",
@@ -123,8 +153,18 @@ def test_single_database_defaults_and_settings() -> None:
         "snapshot_timeout_seconds": 14400,
         "export_timeout_seconds": 43200,
         "skipped_tables_policy": "warn",
-        "allowed_s3_prefixes": ["exports/mydb"],
-        "allowed_databases": ["mydb"],
+        "databases": [
+            {
+                "kind": "instance",
+                "id": "mydb",
+                "source": "new-snapshot",
+                "snapshot_prefix": "mysnapshot",
+                "s3_prefix": "exports/mydb",
+                "export_only": [],
+                "keep_snapshots": 3,
+            }
+        ],
+        "allow_export_only_override": False,
     }
     # the single schedule passes {} and lets the defaults apply
     assert config.schedule_input(config.databases[0]) == {}
@@ -149,7 +189,7 @@ def test_several_databases_have_no_default_database() -> None:
         )
     )
     assert config.pipeline_defaults() == {}
-    assert config.pipeline_settings()["allowed_s3_prefixes"] == [
+    assert [d["s3_prefix"] for d in config.pipeline_settings()["databases"]] == [
         "exports/orders",
         "exports/billing",
     ]
@@ -189,9 +229,10 @@ def test_trailing_slash_of_a_prefix_is_dropped() -> None:
         ({"poll_min_seconds": True}, "poll_min_seconds", "whole number"),
         ({"snapshot_timeout_seconds": 10}, "snapshot_timeout_seconds", "at least 60"),
         ({"export_timeout_seconds": "soon"}, "export_timeout_seconds", "whole number"),
-        ({"keep_snapshots": -1}, "keep_snapshots", "at least 0"),
-        ({"keep_snapshots": 101}, "keep_snapshots", "at most 100"),
-        ({"keep_snapshots": "many"}, "keep_snapshots", '"all" to keep all'),
+        ({"keep_snapshots": -1}, "keep_snapshots", "between 0 and 100"),
+        ({"keep_snapshots": 101}, "keep_snapshots", "between 0 and 100"),
+        ({"keep_snapshots": "many"}, "keep_snapshots", '"all" to keep every snapshot'),
+        ({"keep_snapshots": "null"}, "keep_snapshots", '"all" to keep every snapshot'),
         ({"log_retention_days": 31}, "log_retention_days", "retention"),
         ({"schedule_enabled": "yes"}, "schedule_enabled", "true or false"),
         # unsafe S3 prefixes
@@ -200,21 +241,24 @@ def test_trailing_slash_of_a_prefix_is_dropped() -> None:
         ({"s3_prefix": "."}, "s3_prefix", "'.'"),
         ({"s3_prefix": ".."}, "s3_prefix", "'..'"),
         ({"s3_prefix": "/exports/mydb"}, "s3_prefix", "start with '/'"),
-        ({"s3_prefix": "exports:mydb"}, "s3_prefix", "':'"),
+        ({"s3_prefix": "exports:mydb"}, "s3_prefix", "only letters"),
+        ({"s3_prefix": "exports/mydb/a*b"}, "s3_prefix", "only letters"),
         ({"s3_prefix": "exports//mydb"}, "s3_prefix", "segments"),
         ({"s3_prefix": "exports/../other"}, "s3_prefix", "segments"),
         ({"s3_prefix": "exports/*"}, "s3_prefix", "only letters"),
         ({"s3_prefix": "exports/my db"}, "s3_prefix", "only letters"),
         ({"s3_prefix": 7}, "s3_prefix", "string"),
         # RDS identifiers and the instance/cluster pair
-        ({"db_instance_identifier": "My_DB"}, "db_instance_identifier", "not a valid RDS"),
-        ({"db_instance_identifier": "1db"}, "db_instance_identifier", "not a valid RDS"),
-        ({"db_instance_identifier": "db-"}, "db_instance_identifier", "not a valid RDS"),
-        ({"db_instance_identifier": "a--b"}, "db_instance_identifier", "not a valid RDS"),
+        ({"db_instance_identifier": "My_DB"}, "db_instance_identifier", "not a valid"),
+        ({"snapshot_prefix": "night_ly"}, "snapshot_prefix", "not a valid"),
+        ({"db_instance_identifier": "1db"}, "db_instance_identifier", "not a valid"),
+        ({"db_instance_identifier": "db-"}, "db_instance_identifier", "not a valid"),
+        ({"db_instance_identifier": "a--b"}, "db_instance_identifier", "not a valid"),
         ({"db_cluster_identifier": "c1"}, "db_instance_identifier", "both set"),
         ({"db_instance_identifier": ""}, "db_instance_identifier", "is required"),
-        ({"snapshot_prefix": "Nightly"}, "snapshot_prefix", "not a valid RDS"),
-        ({"snapshot_prefix": "x" * 201}, "snapshot_prefix", "not a valid RDS"),
+        ({"snapshot_prefix": "x" * 232}, "snapshot_prefix", "at most 231"),
+        (CLUSTER_40, "snapshot_prefix", "at most 39"),
+        ({"export_only": [f"shop.t{i:04}" for i in range(400)]}, "export_only", "4096"),
         # the rest
         ({"source": "snapshot"}, "source", "new-snapshot, latest-automated"),
         ({"skipped_tables_policy": "ignore"}, "skipped_tables_policy", "warn, fail"),
@@ -294,9 +338,9 @@ def test_bad_time_zone_names_the_key() -> None:
             "is required",
         ),
         (
-            [{"db_instance_identifier": "Orders", "s3_prefix": "exports/orders"}],
+            [{"db_instance_identifier": "or_ders", "s3_prefix": "exports/orders"}],
             "databases[0].db_instance_identifier",
-            "not a valid RDS",
+            "not a valid",
         ),
         (
             [{"db_instance_identifier": "orders", "s3_prefix": "/"}],
@@ -342,10 +386,12 @@ def test_cdk_internal_context_keys_are_ignored() -> None:
     assert config.pipeline_name == "rds-s3-export"
 
 
-@pytest.mark.parametrize("spelling", ["all", "ALL", "null", None])
-def test_keep_all_snapshots(spelling: Any) -> None:
-    # "all" survives CDK context; null only where it can arrive (-c gives the string "null")
-    assert load_config(context(keep_snapshots=spelling)).databases[0].keep_snapshots is None
+def test_keep_all_snapshots_has_one_spelling() -> None:
+    # "all" survives CDK context (a null would be dropped by jsii): it is the only spelling
+    assert load_config(context(keep_snapshots="all")).databases[0].keep_snapshots == "all"
+    for other in ("ALL", "null", None, "none"):
+        with pytest.raises(ConfigError, match='"all" to keep every snapshot'):
+            load_config(context(keep_snapshots=other))
 
 
 def test_null_keep_snapshots_in_cdk_json_is_refused(tmp_path: Path) -> None:

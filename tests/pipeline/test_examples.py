@@ -7,18 +7,29 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.runtime import Sandbox
+from sandbox.runtime import Sandbox, Settings
 
-EXAMPLES = sorted(Path(__file__).resolve().parents[2].joinpath("examples", "inputs").glob("*.json"))
+ROOT = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = sorted((ROOT / "inputs").glob("*.json"))
+STACKS = json.loads((ROOT / "stacks.json").read_text())
 
 
-def test_there_are_examples() -> None:
+def test_there_are_examples_and_each_names_its_stack() -> None:
     assert len(EXAMPLES) >= 5
+    assert sorted(STACKS["examples"]) == sorted(p.stem for p in EXAMPLES)
+    assert set(STACKS["examples"].values()) <= set(STACKS["stacks"])
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """The stack configuration the example is written for (examples/stacks.json)."""
+    path: Path = request.node.callspec.params["path"]
+    return Settings(**STACKS["stacks"][STACKS["examples"][path.stem]])
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_input_runs(sandbox: Sandbox, path: Path) -> None:
-    # Given a world in which every example's source exists
+    # Given a world in which every example's source exists, on the example's stack
     sandbox.add_cluster("mycluster")
     sandbox.add_automated_snapshot("mydb", age_hours=5)
     execution_input = json.loads(path.read_text())

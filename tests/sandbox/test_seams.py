@@ -15,7 +15,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 
-from rds_s3_export.inputs import SETTING_KEYS
+from rds_s3_export.rules import SETTING_KEYS
 from sandbox import seams
 from sandbox.clock import SimClock
 from sandbox.runtime import Sandbox, Settings, module_for

@@ -4,49 +4,19 @@ set in its backend so the order does not depend on when the test ran."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from moto import mock_aws
 from moto.rds.models import rds_backends
 
-from rds_s3_export import aws, naming
+from rds_s3_export import naming
 from rds_s3_export.errors import SnapshotFailed, SourceNotFound
 from rds_s3_export.rds import TAG_EXECUTION, TAG_PIPELINE
 from rds_s3_export.steps import create_snapshot
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 NOW = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
-
-
-@pytest.fixture
-def rds() -> Iterator[Any]:
-    """moto's RDS with instance `mydb` and cluster `mycluster`, and nothing else: the automated
-    snapshots moto takes when it creates a database are removed."""
-    aws.reset_clients()
-    with mock_aws():
-        client = aws.client("rds")
-        client.create_db_instance(
-            DBInstanceIdentifier="mydb",
-            DBInstanceClass="db.t3.micro",
-            Engine="postgres",
-            AllocatedStorage=20,
-            MasterUsername="admin",
-            MasterUserPassword="unit-test-password",
-        )
-        client.create_db_cluster(
-            DBClusterIdentifier="mycluster",
-            Engine="aurora-postgresql",
-            MasterUsername="admin",
-            MasterUserPassword="unit-test-password",
-        )
-        backend = rds_backends[ACCOUNT][REGION]
-        backend.database_snapshots.clear()
-        backend.cluster_snapshots.clear()
-        yield client
-    aws.reset_clients()
 
 
 def _snapshot(
@@ -88,6 +58,7 @@ def _config(kind: str = "instance", **changes: Any) -> dict[str, Any]:
 def _plan(execution: str = "run-1") -> dict[str, Any]:
     return {
         "execution_name": execution,
+        "started_at": NOW.isoformat(),
         "snapshot_id": naming.snapshot_id("nightly", NOW),
         "run_suffix": naming.run_suffix(f"arn:execution:{execution}"),
     }

@@ -1,7 +1,7 @@
 """The execution input: every key with bad values ends in InvalidInput naming the key.
 
-Most of it is `rds_s3_export.inputs.build_config` called directly (fast); a handful at the end run
-through the state machine, to show the run fails in ValidateInput before anything exists.
+`rds_s3_export.inputs.build_config` called directly; tests/pipeline/test_input_validation.py
+runs a few bad inputs through the state machine.
 """
 
 from __future__ import annotations
@@ -15,18 +15,19 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from rds_s3_export import inputs
+from infra.config import load_config
+from rds_s3_export import rules
 from rds_s3_export.errors import InvalidInput
 from rds_s3_export.inputs import Config, build_config, check_s3_prefix
-from sandbox.runtime import Sandbox, Settings
 
-DEFAULTS: dict[str, Any] = {
-    "db_instance_identifier": "mydb",
-    "source": "new-snapshot",
-    "snapshot_prefix": "mysnapshot",
-    "s3_prefix": "exports/mydb",
-    "export_only": [],
-    "keep_snapshots": 2,
+# The stack's own defaults, built by the stack's configuration code (not a copy)
+DEFAULTS: dict[str, Any] = load_config({}).pipeline_defaults()
+MYDB: dict[str, Any] = load_config({}).pipeline_settings()["databases"][0]
+OTHER: dict[str, Any] = {
+    **MYDB,
+    "id": "otherdb",
+    "s3_prefix": "exports/other",
+    "snapshot_prefix": "othersnap",
 }
 # RDS identifier rules, written out independently of rds_s3_export.naming
 RDS_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*(?<!-)$")
@@ -66,7 +67,7 @@ BAD: list[tuple[str, dict[str, Any]]] = [
     ("snapshot_identifier", {"snapshot_identifier": "mysnap"}),  # without source snapshot
     *[
         ("snapshot_prefix", {"snapshot_prefix": v})
-        for v in (5, None, "", "a" * 201, "a" * 256, "my_prefix", "1prefix", "prefix-", "a--b")
+        for v in (5, None, "", "a" * 232, "a" * 256, "my_prefix", "1prefix", "prefix-", "a--b")
     ],
     *[
         ("s3_prefix", {"s3_prefix": v})
@@ -99,7 +100,10 @@ BAD: list[tuple[str, dict[str, Any]]] = [
         for v in ("shop", {"shop": 1}, [5], [""], ["a/b"], ["a.b.c.d"], ["has space"], [None])
     ],
     ("export_only", {"export_only": ["x" * (200 * 1024)]}),
-    *[("keep_snapshots", {"keep_snapshots": v}) for v in ("3", True, -1, 101, 1.5, [])],
+    *[
+        ("keep_snapshots", {"keep_snapshots": v})
+        for v in ("3", True, -1, 101, 1.5, [], None, "null", "ALL")
+    ],
     *[("dry_run", {"dry_run": v}) for v in ("true", 1, None, "yes", [])],
 ]
 
@@ -163,15 +167,13 @@ def test_the_input_must_be_a_json_object(raw: Any) -> None:
 @pytest.mark.parametrize(
     ("stack", "words"),
     [
-        ({"allowed_databases": ["otherdb"]}, "db_instance_identifier 'mydb' is not one"),
-        ({"allowed_s3_prefixes": ["exports/other"]}, "s3_prefix 'exports/mydb' is not one"),
-        ({"allowed_s3_prefixes": ["exports/my"]}, "s3_prefix 'exports/mydb' is not one"),
+        ({"databases": [OTHER]}, "db_instance_identifier 'mydb' is not a database"),
         ({"skipped_tables_policy": "maybe"}, "stack setting skipped_tables_policy"),
         ({"poll_min_seconds": 600}, "stack setting poll_min_seconds"),
         ({"poll_max_seconds": 0}, "stack setting poll_max_seconds"),
         ({"export_timeout_seconds": True}, "stack setting export_timeout_seconds"),
     ],
-    ids=["database", "prefix", "prefix-boundary", "policy", "poll-order", "poll-max", "timeout"],
+    ids=["database", "policy", "poll-order", "poll-max", "timeout"],
 )
 def test_the_stack_settings_bound_what_an_input_may_ask(stack: dict[str, Any], words: str) -> None:
     assert refusal({}, **stack).startswith(words)
@@ -185,7 +187,8 @@ def test_an_empty_input_takes_every_default() -> None:
     assert config.database_kind == "instance" and config.database_id == "mydb"
     assert (config.source, config.snapshot_identifier) == ("new-snapshot", None)
     assert (config.snapshot_prefix, config.s3_prefix) == ("mysnapshot", "exports/mydb")
-    assert (config.export_only, config.keep_snapshots, config.dry_run) == ([], 2, False)
+    assert (config.export_only, config.dry_run) == ([], False)
+    assert config.keep_snapshots == rules.DEFAULTS["keep_snapshots"]
     assert config.skipped_tables_policy == "warn"
 
 
@@ -199,10 +202,11 @@ def test_a_given_cluster_replaces_the_default_instance() -> None:
     [
         ({"s3_prefix": "exports/db/"}, "s3_prefix", "exports/db"),
         ({"s3_prefix": "a" * 512}, "s3_prefix", "a" * 512),
-        ({"keep_snapshots": None}, "keep_snapshots", None),
+        ({"keep_snapshots": "all"}, "keep_snapshots", "all"),
         ({"keep_snapshots": 0}, "keep_snapshots", 0),
         ({"keep_snapshots": 100}, "keep_snapshots", 100),
-        ({"snapshot_prefix": "a" * 200}, "snapshot_prefix", "a" * 200),
+        ({"snapshot_prefix": "a" * 231}, "snapshot_prefix", "a" * 231),
+        ({"db_instance_identifier": "MyDB"}, "database_id", "mydb"),
         ({"db_instance_identifier": "a" * 63}, "database_id", "a" * 63),
         ({"export_only": ["shop", "shop.orders", "shop.public", "shop.public.orders"]},
          "export_only", ["shop", "shop.orders", "shop.public", "shop.public.orders"]),
@@ -216,9 +220,27 @@ def test_good_values_are_accepted(raw: dict[str, Any], field: str, value: Any) -
     assert getattr(build(raw), field) == value
 
 
-def test_an_allowed_prefix_admits_itself_and_the_folders_below_it() -> None:
-    for prefix in ("exports", "exports/mydb", "exports/a/b"):
-        assert build({"s3_prefix": prefix}, allowed_s3_prefixes=["exports"]).s3_prefix == prefix
+def test_a_run_stays_inside_its_configured_database_set() -> None:
+    databases = [MYDB, OTHER]
+    # Its own prefixes, with or without naming them, in any case of the identifier
+    assert build({}, databases=databases).s3_prefix == "exports/mydb"
+    named = build({"db_instance_identifier": "OtherDB"}, {}, databases=databases)
+    assert (named.database_id, named.s3_prefix, named.snapshot_prefix) == (
+        "otherdb",
+        "exports/other",
+        "othersnap",
+    )
+    # Database A with B's prefix, a folder below its own prefix, another snapshot prefix
+    for raw, key in (
+        ({"s3_prefix": "exports/other"}, "s3_prefix"),
+        ({"s3_prefix": "exports/mydb/adhoc"}, "s3_prefix"),
+        ({"snapshot_prefix": "othersnap"}, "snapshot_prefix"),
+    ):
+        assert refusal(raw, databases=databases).startswith(key)
+    # Another export_only than configured, unless the stack allows it
+    assert refusal({"export_only": ["shop"]}, databases=databases).startswith("export_only")
+    allowed = build({"export_only": ["shop"]}, databases=databases, allow_export_only_override=True)
+    assert allowed.export_only == ["shop"]
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -298,48 +320,4 @@ def test_an_accepted_identifier_is_always_valid_for_rds(key: str, text: str) -> 
 
 
 def test_the_input_keys_are_the_documented_ones() -> None:
-    assert frozenset(EXPECTED_TYPE) | {"snapshot_identifier"} == inputs.INPUT_KEYS
-
-
-# --- executed: a bad input ends the run in ValidateInput, before anything exists -----------------
-
-
-EXECUTED = [
-    ("S3_prefix", {"S3_prefix": "exports/x"}),
-    ("s3_prefix", {"s3_prefix": "exports:mydb"}),
-    ("snapshot_prefix", {"snapshot_prefix": "my_snapshot"}),
-    ("db_cluster_identifier", {"db_cluster_identifier": "c" * 64}),
-    ("export_only", {"export_only": "shop"}),
-    ("dry_run", {"dry_run": "yes"}),
-]
-
-
-@pytest.mark.parametrize(("key", "raw"), EXECUTED, ids=[k for k, _ in EXECUTED])
-def test_executed_a_bad_input_fails_before_anything_is_created(
-    sandbox: Sandbox, key: str, raw: dict[str, Any]
-) -> None:
-    # Given an empty bucket and a database with no manual snapshot
-    # When the pipeline is started with the bad input
-    result = sandbox.run(raw)
-
-    # Then it fails with InvalidInput naming the key, in ValidateInput, having made nothing
-    assert result.status == "FAILED", result.output
-    assert result.error == "InvalidInput", result.cause
-    assert key in (result.cause or ""), result.cause
-    assert {s.name for s in result.states if s.type == "Task"} == {"ValidateInput"}
-    assert sandbox.snapshots("mydb", snapshot_type="manual") == []
-    assert sandbox.client("rds").describe_export_tasks()["ExportTasks"] == []
-    assert sandbox.listing() == {}
-
-
-@pytest.mark.parametrize(
-    "settings", [Settings(defaults={"snapshot_prefix": "p", "s3_prefix": "x"})], ids=["none"]
-)
-def test_executed_no_database_fails_naming_both_keys(sandbox: Sandbox) -> None:
-    # Given a stack with no default database, When {} is started
-    result = sandbox.run({})
-    # Then the run fails naming both keys, and nothing was created
-    assert (result.status, result.error) == ("FAILED", "InvalidInput")
-    assert "db_instance_identifier or db_cluster_identifier" in (result.cause or "")
-    assert sandbox.snapshots("mydb", snapshot_type="manual") == []
-    assert sandbox.listing() == {}
+    assert frozenset(EXPECTED_TYPE) | {"snapshot_identifier"} == rules.INPUT_KEYS

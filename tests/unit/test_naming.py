@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from rds_s3_export import naming
 
+STAMP = "2026-11-27-21-00"  # the run's start, for snapshots whose id carries no date
 # RDS's rules, written out independently of rds_s3_export.naming
 RDS_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*(?<!-)$")
 SNAPSHOT_ID_MAX = 255
@@ -71,7 +72,7 @@ def test_a_snapshot_id_is_a_valid_rds_identifier(prefix: str, started: datetime,
 @given(snapshot_id=SNAPSHOT_IDS, name=EXECUTION_NAMES)
 def test_an_export_task_id_is_always_valid_for_rds(snapshot_id: str, name: str) -> None:
     # Given any snapshot id, however long or odd, When this run's export task id is derived
-    task_id = naming.export_task_id(snapshot_id, naming.run_suffix(execution_arn(name)))
+    task_id = naming.export_task_id(snapshot_id, naming.run_suffix(execution_arn(name)), STAMP)
     # Then RDS accepts it: a letter first, letters/digits/single hyphens, no trailing hyphen,
     # at most 60 characters
     assert valid_export_task_id(task_id), task_id
@@ -86,7 +87,7 @@ def test_distinct_runs_get_distinct_export_task_ids_for_one_snapshot(
     # Given two different executions exporting the same snapshot (e.g. latest-automated)
     assume(first != second)
     ids = [
-        naming.export_task_id(snapshot_id, naming.run_suffix(execution_arn(n)))
+        naming.export_task_id(snapshot_id, naming.run_suffix(execution_arn(n)), STAMP)
         for n in (first, second)
     ]
     # Then their export task ids differ (the run suffix: 24 bits of the execution ARN's hash)
@@ -100,7 +101,7 @@ def test_the_same_run_always_gets_the_same_ids(prefix: str, started: datetime, n
     def ids() -> tuple[str, str]:
         snapshot_id = naming.snapshot_id(prefix, started)
         suffix = naming.run_suffix(execution_arn(name))
-        return snapshot_id, naming.export_task_id(snapshot_id, suffix)
+        return snapshot_id, naming.export_task_id(snapshot_id, suffix, STAMP)
 
     # Then they are the same: a retry adopts what it made instead of making a second one
     assert ids() == ids()
@@ -127,14 +128,17 @@ def test_the_snapshot_id_uses_the_start_time_in_utc() -> None:
     [
         ("mysnapshot-2024-05-01-02-30", "mysnapshot-2024-05-01-02-30-abc123"),
         ("rds:mydb-2024-05-01-02-30", "rds-mydb-2024-05-01-02-30-abc123"),
-        ("2024-only-digits-first", "x-2024-only-digits-first-abc123"),
-        ("", "x-abc123"),
-        ("a" * 100, "a" * 53 + "-abc123"),
-        ("a" * 52 + "--b", "a" * 52 + "-abc123"),  # cut at a hyphen: no "--", no "-" at the cut
+        ("2024-only-digits-first", "x-2024-only-digits-first-2026-11-27-21-00-abc123"),
+        ("", "x-2026-11-27-21-00-abc123"),
+        ("mycluster-before-upgrade", "mycluster-before-upgrade-2026-11-27-21-00-abc123"),
+        # a long name is cut, its date never: the folder shows which night it holds
+        ("a" * 100, "a" * 36 + "-2026-11-27-21-00-abc123"),
+        ("a" * 80 + "-2024-05-01-02-30", "a" * 36 + "-2024-05-01-02-30-abc123"),
+        ("a" * 35 + "--b", "a" * 35 + "-2026-11-27-21-00-abc123"),  # no "--", no "-" at the cut
     ],
 )
 def test_export_task_id_examples(snapshot_id: str, expected: str) -> None:
-    assert naming.export_task_id(snapshot_id, "abc123") == expected
+    assert naming.export_task_id(snapshot_id, "abc123", STAMP) == expected
 
 
 def test_the_run_suffix_is_stable_and_short() -> None:
@@ -149,5 +153,17 @@ def test_a_snapshot_id_that_carries_the_run_suffix_does_not_get_it_twice() -> No
     suffix = naming.run_suffix("arn:aws:states:us-east-1:1:execution:sm:night-2")
     snapshot = f"mysnapshot-2026-11-27-21-00-{suffix}"
     # Then the export task id is the snapshot id, not the snapshot id plus the suffix again
-    assert naming.export_task_id(snapshot, suffix) == snapshot
-    assert naming.export_task_id("mysnapshot-2026-11-27-21-00", suffix) == snapshot
+    assert naming.export_task_id(snapshot, suffix, STAMP) == snapshot
+    assert naming.export_task_id("mysnapshot-2026-11-27-21-00", suffix, STAMP) == snapshot
+
+
+@EXAMPLES
+@given(prefix=PREFIXES, started=MOMENTS, name=EXECUTION_NAMES)
+def test_the_date_stays_visible_in_the_export_task_id(
+    prefix: str, started: datetime, name: str
+) -> None:
+    # Given a prefix of any allowed length, When the run's ids are derived
+    snapshot_id = naming.snapshot_id(prefix, started)
+    task_id = naming.export_task_id(snapshot_id, naming.run_suffix(execution_arn(name)), STAMP)
+    # Then the export folder's name still shows the snapshot's date
+    assert f"-{started:%Y-%m-%d-%H-%M}-" in task_id, task_id

@@ -4,15 +4,13 @@ RDS. "Own" = manual, of the configured database, named `<snapshot_prefix>-YYYY-m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from moto import mock_aws
 from moto.rds.models import rds_backends
 
-from rds_s3_export import aws, clock
+from rds_s3_export import clock
 from rds_s3_export.errors import PipelineError
 from rds_s3_export.rds import TAG_EXECUTION, TAG_PIPELINE
 from rds_s3_export.steps import prune_snapshots
@@ -90,21 +88,6 @@ def test_a_snapshot_a_running_export_reads_is_never_selected() -> None:
 # --- the handler on moto -------------------------------------------------------------------
 
 
-@pytest.fixture
-def rds() -> Iterator[Any]:
-    aws.reset_clients()
-    with mock_aws():
-        client = aws.client("rds")
-        client.create_db_instance(
-            DBInstanceIdentifier="mydb",
-            DBInstanceClass="db.t3.micro",
-            Engine="postgres",
-            AllocatedStorage=20,
-        )
-        yield client
-    aws.reset_clients()
-
-
 def _create(rds: Any, ident: str, age_days: float, pipeline: str | None = "rds-s3-export") -> str:
     tags = [] if pipeline is None else [{"Key": TAG_PIPELINE, "Value": pipeline}]
     tags += [{"Key": TAG_EXECUTION, "Value": "earlier"}] if pipeline else []
@@ -114,7 +97,7 @@ def _create(rds: Any, ident: str, age_days: float, pipeline: str | None = "rds-s
     return ident
 
 
-def _event(keep: int | None, current: str) -> dict[str, Any]:
+def _event(keep: int | str, current: str) -> dict[str, Any]:
     return {
         "config": {
             "database_kind": "instance",
@@ -148,12 +131,12 @@ def test_prune_deletes_only_own_snapshots_beyond_keep(rds: Any) -> None:
     assert not {older, oldest} & left
 
 
-def test_prune_without_keep_snapshots_deletes_nothing(rds: Any) -> None:
+def test_prune_with_keep_all_deletes_nothing(rds: Any) -> None:
     current = _create(rds, "nightly-2026-03-04-05-06", 0)
     older = _create(rds, "nightly-2026-03-03-05-06", 1)
-    result = prune_snapshots.prune(_event(None, current))
+    result = prune_snapshots.prune(_event("all", current))
     assert result["deleted"] == []
-    assert "keep_snapshots is not set" in result["skipped"]
+    assert 'keep_snapshots is "all"' in result["skipped"]
     left = {s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots()["DBSnapshots"]}
     assert {current, older} <= left
 

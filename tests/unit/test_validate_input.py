@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 from moto.rds.models import rds_backends
 
-from rds_s3_export import aws
 from rds_s3_export.errors import InvalidInput, SourceNotFound
 from rds_s3_export.inputs import build_config
 from rds_s3_export.steps import validate_input
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 DEFAULTS = {"snapshot_prefix": "mysnapshot", "s3_prefix": "exports/writer"}
-
-
-@pytest.fixture
-def rds() -> Iterator[Any]:
-    """moto's RDS with Aurora cluster `mycluster` and its member instance `writer`."""
-    aws.reset_clients()
-    with mock_aws():
-        client = aws.client("rds")
-        client.create_db_cluster(
-            DBClusterIdentifier="mycluster",
-            Engine="aurora-postgresql",
-            MasterUsername="admin",
-            MasterUserPassword="unit-test-password",
-        )
-        client.create_db_instance(
-            DBInstanceIdentifier="writer",
-            DBClusterIdentifier="mycluster",
-            Engine="aurora-postgresql",
-            DBInstanceClass="db.r6g.large",
-        )
-        yield client
-    aws.reset_clients()
 
 
 @pytest.mark.parametrize("source", ["new-snapshot", "latest-automated", "snapshot"])

@@ -143,7 +143,9 @@ def resolve(event: dict[str, Any]) -> dict[str, Any]:
         "kind": kind,
         "snapshot_id": snapshot["id"],
         "snapshot_arn": snapshot["arn"],
-        "export_task_id": naming.export_task_id(snapshot["id"], plan["run_suffix"]),
+        "export_task_id": naming.export_task_id(
+            snapshot["id"], plan["run_suffix"], naming.minute_stamp(clock.parse(plan["started_at"]))
+        ),
         "source": config["source"],
         "created": created,
         "adopted": adopted,

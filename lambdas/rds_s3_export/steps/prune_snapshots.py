@@ -3,8 +3,8 @@
 "Own" means a manual snapshot of the configured database whose id starts with
 `<snapshot_prefix>-` and which carries the pipeline's tag. Never deleted: automated
 snapshots, snapshots without the tag, the snapshot just exported, and any snapshot an export
-still running reads from. `keep_snapshots` absent (null) keeps everything; `0` keeps none but
-the one just exported.
+still running reads from. `keep_snapshots: "all"` keeps everything; `0` keeps none but the
+one just exported.
 
 The export is already complete when this runs, so a failure to delete is a warning in the
 output, not a failed run.
@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_s3_export import aws, clock, naming, status
+from rds_s3_export import aws, clock, naming, rules, status
 from rds_s3_export.errors import PipelineError, Throttled
 from rds_s3_export.log import logger
 from rds_s3_export.rds import SNAPSHOT_KINDS, TAG_PIPELINE, export_tasks, iter_snapshots
@@ -64,10 +64,10 @@ def select_for_deletion(
 def prune(event: dict[str, Any]) -> dict[str, Any]:
     config, source = event["config"], event["source"]
     started = clock.now()
-    keep = config.get("keep_snapshots")
+    keep = config["keep_snapshots"]
     result: dict[str, Any] = {"deleted": [], "kept": [], "warnings": []}
-    if keep is None:
-        result["skipped"] = "keep_snapshots is not set: every snapshot is kept"
+    if keep == rules.KEEP_ALL:
+        result["skipped"] = 'keep_snapshots is "all": every snapshot is kept'
         result["elapsed_seconds"] = 0
         return result
     kind = SNAPSHOT_KINDS[config["database_kind"]]

@@ -1,0 +1,280 @@
+"""The pipeline's rules, written once: identifiers, prefixes, limits, keys and defaults.
+
+Pure Python, no AWS calls. The stack's configuration (`infra/config.py`, at synth) and the
+validate step (`inputs.py`, at run time) both call these functions, so a value that one accepts
+the other accepts too (tests/unit/test_rules_agree.py feeds both the same generated values).
+
+Each check returns the normalised value or raises `RuleError` with a message that does not name
+the key; the caller prefixes the key (a context key at synth, an input key at run time).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+
+DatabaseKind = Literal["instance", "cluster"]
+
+
+class RuleError(ValueError):
+    """A value breaks one of the rules below; the message says which and why."""
+
+
+# --- identifiers, per engine ------------------------------------------------------------------
+# RDS identifiers: a letter first, then letters, digits and single hyphens, no trailing hyphen.
+# RDS stores them in lower case and compares them case-insensitively, so they are normalised
+# to lower case here (IAM compares ARNs case-sensitively: the stack must use the stored form).
+_RDS_ID: Final = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-))*(?<!-)$")
+# DBInstanceIdentifier, 1 to 63 characters for the engines snapshot export supports:
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html
+# DBClusterIdentifier, 1 to 63 characters:
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBCluster.html
+DATABASE_ID_MAX: Final[Mapping[DatabaseKind, int]] = {"instance": 63, "cluster": 63}
+# DBSnapshotIdentifier, 1 to 255 characters:
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBSnapshot.html
+# DBClusterSnapshotIdentifier, 1 to 63 characters:
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBClusterSnapshot.html
+SNAPSHOT_ID_MAX: Final[Mapping[DatabaseKind, int]] = {"instance": 255, "cluster": 63}
+# The RDS API reference gives no length for ExportTaskIdentifier; the console's "Export
+# identifier" field takes 1 to 60 characters, and that is the limit kept here:
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html
+EXPORT_TASK_ID_MAX: Final = 60
+# What the pipeline appends to a prefix: `-YYYY-mm-dd-HH-MM`, and `-xxxxxx` (a run token) when
+# another run already took the minute's id. The date must survive in every id it makes.
+STAMP_FORMAT: Final = "%Y-%m-%d-%H-%M"
+STAMP_LENGTH: Final = len("-YYYY-mm-dd-HH-MM")
+RUN_SUFFIX_LENGTH: Final = 6
+TAIL_LENGTH: Final = STAMP_LENGTH + 1 + RUN_SUFFIX_LENGTH
+
+
+def snapshot_prefix_max(kind: DatabaseKind) -> int:
+    """The longest snapshot prefix whose snapshot ids (with date and run token) still fit."""
+    return SNAPSHOT_ID_MAX[kind] - TAIL_LENGTH
+
+
+def is_rds_identifier(value: str, maximum: int) -> bool:
+    return 0 < len(value) <= maximum and bool(_RDS_ID.match(value.lower()))
+
+
+def _identifier(value: Any, what: str, maximum: int) -> str:
+    if not isinstance(value, str):
+        raise RuleError(f"must be a string, got {_type_name(value)}: {value!r}")
+    text = value.strip()
+    if not is_rds_identifier(text, maximum):
+        raise RuleError(
+            f"{text!r} is not a valid {what}: 1 to {maximum} letters, digits or single "
+            "hyphens, starting with a letter and not ending with a hyphen"
+        )
+    return text.lower()
+
+
+def database_identifier(value: Any, kind: DatabaseKind) -> str:
+    what = "DB cluster identifier" if kind == "cluster" else "DB instance identifier"
+    return _identifier(value, what, DATABASE_ID_MAX[kind])
+
+
+def snapshot_prefix(value: Any, kind: DatabaseKind) -> str:
+    maximum = snapshot_prefix_max(kind)
+    text = _identifier(value, "snapshot prefix", SNAPSHOT_ID_MAX[kind])
+    if len(text) > maximum:
+        raise RuleError(
+            f"{text!r} is {len(text)} characters; a {kind} snapshot id is at most "
+            f"{SNAPSHOT_ID_MAX[kind]}, and the pipeline adds {TAIL_LENGTH} (date and run "
+            f"token), so the prefix may have at most {maximum}"
+        )
+    return text
+
+
+def snapshot_identifier(value: Any, kind: DatabaseKind) -> str:
+    """A named snapshot: a manual one, or an automated one (`rds:<database>-<date>`)."""
+    if not isinstance(value, str):
+        raise RuleError(f"must be a string, got {_type_name(value)}: {value!r}")
+    automated = value.startswith("rds:")
+    bare = value.removeprefix("rds:")
+    what = f"{'DB cluster' if kind == 'cluster' else 'DB'} snapshot identifier"
+    return ("rds:" if automated else "") + _identifier(bare, what, SNAPSHOT_ID_MAX[kind])
+
+
+# --- S3 prefixes ------------------------------------------------------------------------------
+# One segment of a prefix: letters, digits and `. _ = + -`. Stricter than S3: no `*`, `?` or `$`
+# (they would widen or template the IAM resources built from the prefix), no characters RDS
+# rewrites in the paths it writes, no spaces or quotes.
+_S3_SEGMENT: Final = re.compile(r"^[A-Za-z0-9._=+-]+$")
+# Far below S3's 1,024-byte key limit, leaving room for the export's own paths beneath it:
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
+S3_PREFIX_MAX: Final = 512
+
+
+def s3_prefix(value: Any) -> str:
+    """A safe prefix, without a trailing `/`."""
+    if not isinstance(value, str):
+        raise RuleError(f"must be a string, got {_type_name(value)}: {value!r}")
+    prefix = value.rstrip("/") if len(value) > 1 else value
+    if prefix in ("", "/", ".", ".."):
+        raise RuleError(f"must not be empty, '/', '.' or '..' (got {value!r})")
+    if prefix.startswith("/"):
+        raise RuleError(f"must not start with '/' (got {value!r})")
+    segments = prefix.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise RuleError(f"must not contain empty, '.' or '..' segments (got {value!r})")
+    if not all(_S3_SEGMENT.match(segment) for segment in segments):
+        raise RuleError(
+            f"may contain only letters, digits and . _ = + - between single '/' (got {value!r})"
+        )
+    if len(prefix) > S3_PREFIX_MAX:
+        raise RuleError(f"is longer than {S3_PREFIX_MAX} characters")
+    return prefix
+
+
+def prefixes_overlap(first: str, second: str) -> bool:
+    """True when one prefix is the other or lies below it (`/` is the boundary)."""
+    return first == second or first.startswith(f"{second}/") or second.startswith(f"{first}/")
+
+
+# --- export_only --------------------------------------------------------------------------
+# database | database.table | database.schema | database.schema.table (the forms StartExportTask
+# documents for ExportOnly); RDS does not export names that contain "/":
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartExportTask.html
+_EXPORT_ONLY_NAME: Final = re.compile(r"^[^./\s]+(?:\.[^./\s]+){0,2}$")
+# The list travels in the run's state, which Step Functions caps at 256 KB (262,144 bytes):
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
+# A quarter of that leaves room for everything else the state carries.
+EXPORT_ONLY_MAX_BYTES: Final = 64 * 1024
+
+
+def export_only(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise RuleError(f"must be a list of strings, got {_type_name(value)}: {value!r}")
+    for item in value:
+        if not isinstance(item, str) or not _EXPORT_ONLY_NAME.match(item):
+            raise RuleError(
+                f"entry {item!r} must be 'database', 'database.table', 'database.schema' or "
+                "'database.schema.table' (no spaces or '/')"
+            )
+    if len(json.dumps(value).encode()) > EXPORT_ONLY_MAX_BYTES:
+        raise RuleError(
+            f"is larger than {EXPORT_ONLY_MAX_BYTES} bytes (the run's state is capped at 256 KB)"
+        )
+    return list(value)
+
+
+# --- keep_snapshots -----------------------------------------------------------------------
+KEEP_ALL: Final = "all"  # the one spelling of "keep every snapshot the pipeline made"
+# Manual snapshots per region, 100 by default (DB instances and DB clusters alike):
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Limits.html
+KEEP_SNAPSHOTS_MAX: Final = 100
+
+
+def keep_snapshots(value: Any) -> int | str:
+    """A whole number from 0 to 100, or "all"."""
+    if value == KEEP_ALL:
+        return KEEP_ALL
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuleError(
+            f'must be a whole number from 0 to {KEEP_SNAPSHOTS_MAX}, or "{KEEP_ALL}" to keep '
+            f"every snapshot (got {_type_name(value)}: {value!r})"
+        )
+    if not 0 <= value <= KEEP_SNAPSHOTS_MAX:
+        raise RuleError(f"must be between 0 and {KEEP_SNAPSHOTS_MAX}, got {value}")
+    return value
+
+
+# --- sources, policies, settings ----------------------------------------------------------
+SOURCES: Final = ("new-snapshot", "latest-automated", "snapshot")
+# A schedule can only use sources that need no per-run value.
+SCHEDULED_SOURCES: Final = ("new-snapshot", "latest-automated")
+SKIPPED_TABLES_POLICIES: Final = ("warn", "fail")
+MIN_TIMEOUT_SECONDS: Final = 60
+
+
+def choice(value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise RuleError(f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def whole_number(value: Any, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuleError(f"must be a whole number, got {_type_name(value)}: {value!r}")
+    if value < minimum:
+        raise RuleError(f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise RuleError(f"must be at most {maximum}, got {value}")
+    return value
+
+
+# The keys of the execution input.
+DATABASE_KEYS: Final = ("db_instance_identifier", "db_cluster_identifier")
+INPUT_KEYS: Final = frozenset(
+    {
+        *DATABASE_KEYS,
+        "source",
+        "snapshot_identifier",
+        "snapshot_prefix",
+        "s3_prefix",
+        "export_only",
+        "keep_snapshots",
+        "dry_run",
+    }
+)
+# The keys of one configured database: what a run of that database may be started with.
+DATABASE_ENTRY_KEYS: Final = frozenset(
+    {*DATABASE_KEYS, "s3_prefix", "snapshot_prefix", "source", "export_only", "keep_snapshots"}
+)
+# The keys of the stack's settings that the validate step enforces on every run.
+SETTING_KEYS: Final = frozenset(
+    {
+        "pipeline_name",
+        "poll_min_seconds",
+        "poll_max_seconds",
+        "snapshot_timeout_seconds",
+        "export_timeout_seconds",
+        "skipped_tables_policy",
+        "databases",
+        "allow_export_only_override",
+    }
+)
+
+# The defaults of every configuration key. cdk.json holds only what a user chose on top.
+DEFAULTS: Final[Mapping[str, Any]] = {
+    "pipeline_name": "rds-s3-export",
+    "db_instance_identifier": "mydb",
+    "db_cluster_identifier": "",
+    "snapshot_prefix": "mysnapshot",
+    "s3_prefix": "exports/mydb",
+    "source": "new-snapshot",
+    "export_only": [],
+    "keep_snapshots": 3,
+    "bucket_name": "",
+    "kms_key_arn": "",
+    "schedule_expression": "cron(0 21 * * ? *)",
+    "schedule_timezone": "UTC",
+    "schedule_enabled": True,
+    "poll_min_seconds": 30,
+    "poll_max_seconds": 300,
+    "snapshot_timeout_seconds": 4 * 3600,
+    "export_timeout_seconds": 12 * 3600,
+    "skipped_tables_policy": "warn",
+    "alert_email": "",
+    "log_retention_days": 30,
+    "databases": None,
+    # A run started by hand may name another export_only than its database's configured one
+    # only when this is true: the prefix would otherwise hold other tables than its consumers
+    # expect.
+    "allow_export_only_override": False,
+}
+
+# Lambda caps a function's environment variables at 4 KB in aggregate (names and values):
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+LAMBDA_ENVIRONMENT_MAX_BYTES: Final = 4096
+
+
+def environment_bytes(environment: Mapping[str, str]) -> int:
+    """The size Lambda counts against its 4 KB: every name and value, UTF-8 encoded."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in environment.items())
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__

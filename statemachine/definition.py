@@ -1,0 +1,585 @@
+"""The source of `export_pipeline.asl.json`: the state machine, written once.
+
+The ASL file is what the stack deploys and what the local sandbox executes; it is generated
+from this module and committed. Amazon States Language has no way to share a block between
+states, so what every Task has in common (its Retry, its Catch, the state its unexpected
+failures go to) is written here once and repeated only in the generated file.
+
+    python -m statemachine.definition          # rewrite the ASL file
+    python -m statemachine.definition --check  # exit 1 if the file differs (make test runs it)
+
+tests/unit/test_asl_generated.py fails when the committed file differs from this source.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ASL_PATH = Path(__file__).resolve().with_name("export_pipeline.asl.json")
+
+# The errors the handlers raise on purpose (rds_s3_export.errors.TERMINAL_ERRORS): their
+# message is the run's Cause as it stands.
+NAMED_ERRORS = [
+    "InvalidInput",
+    "SourceNotFound",
+    "SnapshotFailed",
+    "ExportFailed",
+    "WaitTimedOut",
+    "AlreadyRunning",
+    "PurgeRefused",
+]
+
+# Every Task retries what Lambda itself reports as transient, and throttling the handlers name.
+RETRY_LAMBDA_SERVICE = {
+    "ErrorEquals": [
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    ],
+    "IntervalSeconds": 2,
+    "MaxAttempts": 5,
+    "BackoffRate": 2,
+    "JitterStrategy": "FULL",
+}
+RETRY_THROTTLED = {
+    "ErrorEquals": ["Throttled"],
+    "IntervalSeconds": 5,
+    "MaxAttempts": 6,
+    "BackoffRate": 2,
+    "MaxDelaySeconds": 120,
+    "JitterStrategy": "FULL",
+}
+
+
+def slow_retry(error: str, attempts: int) -> dict[str, Any]:
+    """A wait for a busy resource: two minutes, growing to fifteen, with jitter."""
+    return {
+        "ErrorEquals": [error],
+        "IntervalSeconds": 120,
+        "MaxAttempts": attempts,
+        "BackoffRate": 1.5,
+        "MaxDelaySeconds": 900,
+        "JitterStrategy": "FULL",
+    }
+
+
+def catch(did_not_complete: str) -> list[dict[str, Any]]:
+    """Named errors explain themselves; anything else goes to the step's `DidNotComplete`."""
+    return [
+        {"ErrorEquals": NAMED_ERRORS, "ResultPath": "$.failure", "Next": "ExplainFailure"},
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": did_not_complete},
+    ]
+
+
+def task(
+    name: str,
+    function: str,
+    *,
+    comment: str,
+    payload: dict[str, Any] | None = None,
+    next_state: str,
+    retry: list[dict[str, Any]] | None = None,
+    catches: list[dict[str, Any]] | None = None,
+    result: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A Lambda Task. `function` is the ASL placeholder's stem (`${<function>FunctionArn}`);
+    `result` places the function's result (OutputPath, or ResultSelector and ResultPath)."""
+    parameters: dict[str, Any] = {"FunctionName": f"${{{function}FunctionArn}}"}
+    if payload is None:
+        parameters["Payload.$"] = "$"
+    else:
+        parameters["Payload"] = payload
+    state: dict[str, Any] = {
+        "Type": "Task",
+        "Comment": comment,
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": parameters,
+        "Retry": [RETRY_LAMBDA_SERVICE, RETRY_THROTTLED, *(retry or [])],
+        "Catch": catches if catches is not None else catch(f"{name}DidNotComplete"),
+        "Next": next_state,
+    }
+    state.update(result or {"OutputPath": "$.Payload"})
+    return state
+
+
+def did_not_complete(step: str, error: str, comment: str, database: str) -> dict[str, Any]:
+    """A step failed in an unexpected way (a crash, or its retries spent): report it with the
+    error name of its phase, keeping the original error and its detail."""
+    return {
+        "Type": "Pass",
+        "Comment": comment,
+        "Parameters": {
+            "Error": error,
+            "Step": step,
+            "Original.$": "$.failure.Error",
+            "Detail.$": "$.failure.Cause",
+            **({"Database.$": database} if database.startswith("$") else {"Database": database}),
+        },
+        "ResultPath": "$.failure",
+        "Next": "IsDetailALambdaError",
+    }
+
+
+def unexpected(step: str, error: str) -> dict[str, Any]:
+    return did_not_complete(
+        step,
+        error,
+        f"{step} failed in an unexpected way (a crash, or its retries spent): report it as "
+        f"{error}, keeping the original error.",
+        "$.config.database_id",
+    )
+
+
+def poll_status(loop: str, fields: list[str]) -> dict[str, Any]:
+    """DescribeStatus's answer, placed under `$.<loop>.status`."""
+    return {
+        "ResultSelector": {f"{field}.$": f"$.Payload.{field}" for field in fields},
+        "ResultPath": f"$.{loop}.status",
+    }
+
+
+STATUS_FIELDS = [
+    "state",
+    "raw_status",
+    "progress",
+    "polls",
+    "wait_seconds",
+    "elapsed_seconds",
+    "timed_out",
+    "cause",
+]
+
+
+def choice_on_status(
+    loop: str, done: str, failed: str, timed_out: str, wait: str
+) -> dict[str, Any]:
+    return {
+        "Type": "Choice",
+        "Choices": [
+            {"Variable": f"$.{loop}.status.state", "StringEquals": "done", "Next": done},
+            {"Variable": f"$.{loop}.status.state", "StringEquals": "failed", "Next": failed},
+            {"Variable": f"$.{loop}.status.timed_out", "BooleanEquals": True, "Next": timed_out},
+        ],
+        "Default": wait,
+    }
+
+
+def states() -> dict[str, Any]:
+    return {
+        "ReadInput": {
+            "Type": "Pass",
+            "Comment": "Hold the execution input under `input`, whatever JSON it is, so that "
+            "ValidateInput can refuse an input that is not an object with InvalidInput (a "
+            "failure is recorded beside the input, which needs an object to sit in).",
+            "Parameters": {"input.$": "$"},
+            "Next": "ValidateInput",
+        },
+        "ValidateInput": task(
+            "ValidateInput",
+            "ValidateInput",
+            comment="Merge the input over the stack's defaults, validate every key, plan this "
+            "run's ids, refuse to overlap another run.",
+            payload={
+                "input.$": "$.input",
+                "execution": {
+                    "id.$": "$$.Execution.Id",
+                    "name.$": "$$.Execution.Name",
+                    "start_time.$": "$$.Execution.StartTime",
+                    "state_machine.$": "$$.StateMachine.Id",
+                },
+            },
+            next_state="CreateSnapshot",
+        ),
+        "CreateSnapshot": task(
+            "CreateSnapshot",
+            "CreateSnapshot",
+            comment="Create this run's tagged snapshot (or adopt it on a retry), or pick the "
+            "latest automated or the named snapshot.",
+            next_state="IsDryRun",
+            retry=[slow_retry("InstanceBusy", 10)],
+        ),
+        "IsDryRun": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.config.dry_run", "BooleanEquals": True, "Next": "PurgePrefix"}
+            ],
+            "Default": "IsSnapshotReady",
+        },
+        "IsSnapshotReady": choice_on_status(
+            "source", "StartExport", "SnapshotFailed", "SnapshotWaitTimedOut", "WaitForSnapshot"
+        ),
+        "WaitForSnapshot": {
+            "Type": "Wait",
+            "SecondsPath": "$.source.status.wait_seconds",
+            "Next": "DescribeSnapshotStatus",
+        },
+        "DescribeSnapshotStatus": task(
+            "DescribeSnapshotStatus",
+            "DescribeStatus",
+            comment="Look at exactly this run's snapshot once; the result says how long to wait "
+            "before the next look.",
+            payload={
+                "kind.$": "$.source.kind",
+                "id.$": "$.source.snapshot_id",
+                "started_at.$": "$.source.started_at",
+                "deadline.$": "$.source.deadline",
+                "polls.$": "$.source.status.polls",
+                "poll.$": "$.config.poll",
+            },
+            next_state="IsSnapshotReady",
+            result=poll_status("source", STATUS_FIELDS),
+        ),
+        "StartExport": task(
+            "StartExport",
+            "StartExport",
+            comment="Start the export of this run's snapshot into the prefix (adopt it on a "
+            "retry); wait for a free slot while 5 exports run.",
+            next_state="IsExportComplete",
+            retry=[slow_retry("ExportQuotaExceeded", 80)],
+            catches=[
+                {
+                    "ErrorEquals": ["ExportQuotaExceeded"],
+                    "ResultPath": "$.failure",
+                    "Next": "ExportQuotaWaitTimedOut",
+                },
+                *catch("StartExportDidNotComplete"),
+            ],
+        ),
+        "IsExportComplete": choice_on_status(
+            "export", "PurgePrefix", "DiscardFailedExport", "ExportWaitTimedOut", "WaitForExport"
+        ),
+        "WaitForExport": {
+            "Type": "Wait",
+            "SecondsPath": "$.export.status.wait_seconds",
+            "Next": "DescribeExportStatus",
+        },
+        "DescribeExportStatus": task(
+            "DescribeExportStatus",
+            "DescribeStatus",
+            comment="Look at exactly this run's export task once; FAILED and CANCELED carry "
+            "RDS's FailureCause.",
+            payload={
+                "id.$": "$.export.export_task_id",
+                "started_at.$": "$.export.started_at",
+                "deadline.$": "$.export.deadline",
+                "polls.$": "$.export.status.polls",
+                "poll.$": "$.config.poll",
+                "kind": "export-task",
+            },
+            next_state="IsExportComplete",
+            result=poll_status("export", [*STATUS_FIELDS, "extracted_gb", "warning"]),
+        ),
+        "PurgePrefix": task(
+            "PurgePrefix",
+            "PurgePrefix",
+            comment="First verify the new export, then delete one page (at most 1,000 keys) of "
+            "older export folders under the prefix.",
+            next_state="IsPurgeDone",
+        ),
+        "IsPurgeDone": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.purge.more", "BooleanEquals": True, "Next": "PurgePrefix"},
+                {"Variable": "$.config.dry_run", "BooleanEquals": True, "Next": "ReportDryRun"},
+            ],
+            "Default": "PruneSnapshots",
+        },
+        "PruneSnapshots": task(
+            "PruneSnapshots",
+            "PruneSnapshots",
+            comment="Delete the pipeline's own snapshots beyond keep_snapshots; a failure here "
+            "is a warning, the data is safe.",
+            next_state="Summarize",
+            catches=[
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "ResultPath": "$.prune_error",
+                    "Next": "PruneSnapshotsDidNotComplete",
+                }
+            ],
+        ),
+        "PruneSnapshotsDidNotComplete": {
+            "Type": "Pass",
+            "Comment": "The export is complete and verified: pruning is best effort, so report "
+            "and succeed.",
+            "Parameters": {
+                "deleted": [],
+                "kept": [],
+                "elapsed_seconds": 0,
+                "warnings.$": "States.Array(States.Format('PruneSnapshots did not complete: "
+                "{}: {}', $.prune_error.Error, $.prune_error.Cause))",
+            },
+            "ResultPath": "$.prune",
+            "Next": "Summarize",
+        },
+        "Summarize": summarize(),
+        "Succeeded": {"Type": "Succeed"},
+        "ReportDryRun": report_dry_run(),
+        "SnapshotFailed": {
+            "Type": "Fail",
+            "Comment": "The snapshot reached a failed state.",
+            "Error": "SnapshotFailed",
+            "CausePath": "$.source.status.cause",
+        },
+        "SnapshotWaitTimedOut": {
+            "Type": "Fail",
+            "Error": "WaitTimedOut",
+            "CausePath": "$.source.status.cause",
+        },
+        "ExportFailed": {
+            "Type": "Fail",
+            "Comment": "The export ended FAILED or CANCELED; the previous export is untouched.",
+            "Error": "ExportFailed",
+            "CausePath": "$.export.status.cause",
+        },
+        "ExportWaitTimedOut": {
+            "Type": "Fail",
+            "Error": "WaitTimedOut",
+            "CausePath": "$.export.status.cause",
+        },
+        "DiscardFailedExport": task(
+            "DiscardFailedExport",
+            "PurgePrefix",
+            comment="The export ended FAILED or CANCELED: delete the partial files RDS left in "
+            "this run's own export folder (one page a call), so a loader never takes them in. "
+            "Best effort: the run fails with ExportFailed either way.",
+            payload={
+                "mode": "discard-failed",
+                "config.$": "$.config",
+                "export.$": "$.export",
+                "discard.$": "$.discard",
+            },
+            next_state="IsDiscardDone",
+            catches=[
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "ResultPath": "$.discard_error",
+                    "Next": "ExportFailed",
+                }
+            ],
+            result={
+                "ResultSelector": {
+                    "folder.$": "$.Payload.folder",
+                    "objects_deleted.$": "$.Payload.objects_deleted",
+                    "more.$": "$.Payload.more",
+                },
+                "ResultPath": "$.discard",
+            },
+        ),
+        "IsDiscardDone": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.discard.more", "BooleanEquals": True, "Next": "DiscardFailedExport"}
+            ],
+            "Default": "DescribeExportFailure",
+        },
+        "DescribeExportFailure": {
+            "Type": "Pass",
+            "Parameters": {
+                "Error": "ExportFailed",
+                "Cause.$": "States.Format('{} ({} partial object(s) it left under {} were "
+                "removed; the previous export is untouched)', $.export.status.cause, "
+                "$.discard.objects_deleted, $.discard.folder)",
+            },
+            "ResultPath": "$.failure",
+            "Next": "Failed",
+        },
+        "ValidateInputDidNotComplete": did_not_complete(
+            "ValidateInput",
+            "InvalidInput",
+            "ValidateInput could not run (a crash, or its retries spent). No better name "
+            "exists among the pipeline's errors: the Cause says plainly that the input was not "
+            "judged invalid.",
+            "unknown: the input was not checked, it was not found invalid",
+        ),
+        "CreateSnapshotDidNotComplete": unexpected("CreateSnapshot", "SnapshotFailed"),
+        "DescribeSnapshotStatusDidNotComplete": unexpected(
+            "DescribeSnapshotStatus", "SnapshotFailed"
+        ),
+        "StartExportDidNotComplete": unexpected("StartExport", "ExportFailed"),
+        "DescribeExportStatusDidNotComplete": unexpected("DescribeExportStatus", "ExportFailed"),
+        "PurgePrefixDidNotComplete": unexpected("PurgePrefix", "PurgeRefused"),
+        "ExplainFailure": {
+            "Type": "Pass",
+            "Comment": "A step raised one of the named errors: its message is the Cause.",
+            "Parameters": {
+                "Error.$": "$.failure.Error",
+                "Details.$": "States.StringToJson($.failure.Cause)",
+            },
+            "ResultPath": "$.failure",
+            "Next": "FailedWithReason",
+        },
+        "FailedWithReason": {
+            "Type": "Fail",
+            "ErrorPath": "$.failure.Error",
+            "CausePath": "$.failure.Details.errorMessage",
+        },
+        "IsDetailALambdaError": {
+            "Type": "Choice",
+            "Comment": "A function's own error arrives as JSON (errorType, errorMessage, "
+            "stackTrace); a service error as plain text.",
+            "Choices": [
+                {
+                    "Variable": "$.failure.Detail",
+                    "StringMatches": "{*errorMessage*",
+                    "Next": "ParseLambdaError",
+                }
+            ],
+            "Default": "DescribeUnexpectedFailure",
+        },
+        "ParseLambdaError": {
+            "Type": "Pass",
+            "Parameters": {
+                "Error.$": "$.failure.Error",
+                "Step.$": "$.failure.Step",
+                "Original.$": "$.failure.Original",
+                "Database.$": "$.failure.Database",
+                "Detail.$": "States.StringToJson($.failure.Detail)",
+            },
+            "ResultPath": "$.failure",
+            "Next": "DescribeUnexpectedLambdaError",
+        },
+        "DescribeUnexpectedLambdaError": describe_unexpected(
+            "$.failure.Detail.errorMessage",
+            "Keep the function's errorMessage, drop its stack trace.",
+        ),
+        "DescribeUnexpectedFailure": describe_unexpected("$.failure.Detail", None),
+        "ExportQuotaWaitTimedOut": {
+            **did_not_complete(
+                "StartExport (waiting for a free export slot)",
+                "WaitTimedOut",
+                "Five exports kept the account's quota full for the whole retry budget (80 "
+                "attempts, up to about 19 hours): the run waited for a slot and ran out of time.",
+                "$.config.database_id",
+            ),
+        },
+        "Failed": {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "$.failure.Cause"},
+    }
+
+
+def describe_unexpected(detail: str, comment: str | None) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "Type": "Pass",
+        "Parameters": {
+            "Error.$": "$.failure.Error",
+            "Cause.$": "States.Format('{} did not complete (database {}): {}: {}', "
+            f"$.failure.Step, $.failure.Database, $.failure.Original, {detail})",
+        },
+        "ResultPath": "$.failure",
+        "Next": "Failed",
+    }
+    if comment:
+        state = {
+            "Type": "Pass",
+            "Comment": comment,
+            **{k: v for k, v in state.items() if k != "Type"},
+        }
+    return state
+
+
+def summarize() -> dict[str, Any]:
+    return {
+        "Type": "Pass",
+        "Comment": "The execution output: what was exported, where, what was purged and "
+        "pruned, how long each phase took.",
+        "Parameters": {
+            "status": "SUCCEEDED",
+            "dry_run": False,
+            "database": {"kind.$": "$.config.database_kind", "id.$": "$.config.database_id"},
+            "snapshot": {
+                "id.$": "$.source.snapshot_id",
+                "arn.$": "$.source.snapshot_arn",
+                "source.$": "$.source.source",
+                "created.$": "$.source.created",
+                "adopted.$": "$.source.adopted",
+            },
+            "export": {
+                "task_id.$": "$.export.export_task_id",
+                "s3_uri.$": "$.export.s3_uri",
+                "adopted.$": "$.export.adopted",
+                "extracted_gb.$": "$.export.status.extracted_gb",
+                "warning.$": "$.export.status.warning",
+            },
+            "purge": {
+                "objects_deleted.$": "$.purge.objects_deleted",
+                "folders.$": "$.purge.folders",
+                "pages.$": "$.purge.pages",
+                "left_alone.$": "$.purge.left_alone",
+                "verification.$": "$.purge.verification",
+                "warnings.$": "$.purge.warnings",
+            },
+            "snapshots_pruned.$": "$.prune.deleted",
+            "snapshots_kept.$": "$.prune.kept",
+            "prune_warnings.$": "$.prune.warnings",
+            "phases_seconds": {
+                "snapshot.$": "$.source.status.elapsed_seconds",
+                "export.$": "$.export.status.elapsed_seconds",
+                "purge.$": "$.purge.elapsed_seconds",
+                "prune.$": "$.prune.elapsed_seconds",
+            },
+            "polls": {"snapshot.$": "$.source.status.polls", "export.$": "$.export.status.polls"},
+        },
+        "Next": "Succeeded",
+    }
+
+
+def report_dry_run() -> dict[str, Any]:
+    return {
+        "Type": "Pass",
+        "Comment": "Dry run: nothing was created or deleted; this is what a real run would do.",
+        "Parameters": {
+            "status": "DRY_RUN",
+            "dry_run": True,
+            "config.$": "$.config",
+            "snapshot": {
+                "id.$": "$.source.snapshot_id",
+                "arn.$": "$.source.snapshot_arn",
+                "source.$": "$.source.source",
+                "status.$": "$.source.status.raw_status",
+            },
+            "export_task_id.$": "$.source.export_task_id",
+            "would_purge": {
+                "count.$": "$.purge.would_delete_count",
+                "keys.$": "$.purge.would_delete_keys",
+                "keys_truncated.$": "$.purge.would_delete_keys_truncated",
+                "folders.$": "$.purge.folders",
+                "left_alone.$": "$.purge.left_alone",
+            },
+        },
+        "End": True,
+    }
+
+
+def definition() -> dict[str, Any]:
+    return {
+        "Comment": "Export the newest RDS snapshot to S3 as Parquet, then remove the older "
+        "exports under the same prefix. Old exports are deleted only after the new one is "
+        "COMPLETE and verified.",
+        "StartAt": "ReadInput",
+        # 36 hours: the longest snapshot and export deadlines plus the purge, with room to spare
+        "TimeoutSeconds": 129600,
+        "States": states(),
+    }
+
+
+def render() -> str:
+    return json.dumps(definition(), indent=2) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        if ASL_PATH.read_text() != text:
+            print(f"{ASL_PATH} differs from statemachine/definition.py: run `make asl`")
+            return 1
+        return 0
+    ASL_PATH.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

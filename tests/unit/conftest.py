@@ -1,0 +1,49 @@
+"""Fixtures of the handler unit tests: moto's in-memory AWS, no state machine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+from moto.rds.models import rds_backends
+
+from rds_s3_export import aws
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
+@pytest.fixture
+def rds() -> Iterator[Any]:
+    """moto's RDS with the PostgreSQL instance `mydb`, the Aurora cluster `mycluster` and its
+    member instance `writer`, and no snapshot: the automated snapshots moto takes when it
+    creates a database are removed, so each test makes exactly the ones it needs."""
+    aws.reset_clients()
+    with mock_aws():
+        client = aws.client("rds")
+        client.create_db_instance(
+            DBInstanceIdentifier="mydb",
+            DBInstanceClass="db.t3.micro",
+            Engine="postgres",
+            AllocatedStorage=20,
+            MasterUsername="admin",
+            MasterUserPassword="unit-test-password",
+        )
+        client.create_db_cluster(
+            DBClusterIdentifier="mycluster",
+            Engine="aurora-postgresql",
+            MasterUsername="admin",
+            MasterUserPassword="unit-test-password",
+        )
+        client.create_db_instance(
+            DBInstanceIdentifier="writer",
+            DBClusterIdentifier="mycluster",
+            Engine="aurora-postgresql",
+            DBInstanceClass="db.r6g.large",
+        )
+        backend = rds_backends[ACCOUNT][REGION]
+        backend.database_snapshots.clear()
+        backend.cluster_snapshots.clear()
+        yield client
+    aws.reset_clients()
