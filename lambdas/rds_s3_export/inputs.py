@@ -167,7 +167,10 @@ def build_config(raw: Any, defaults: Mapping[str, Any], settings: Mapping[str, A
         "snapshot_prefix", lambda: rules.snapshot_prefix(merged["snapshot_prefix"], kind)
     )
     s3_prefix = check_s3_prefix("s3_prefix", merged["s3_prefix"])
-    export_only = _check("export_only", lambda: rules.export_only(merged.get("export_only")))
+    export_only = _check(
+        "export_only",
+        lambda: rules.export_only(merged.get("export_only", rules.DEFAULTS["export_only"])),
+    )
     if entry is not None:
         _same_set(entry, {"s3_prefix": s3_prefix, "snapshot_prefix": snapshot_prefix})
     if (
@@ -208,7 +211,10 @@ def build_config(raw: Any, defaults: Mapping[str, Any], settings: Mapping[str, A
         s3_prefix=s3_prefix,
         export_only=export_only,
         keep_snapshots=_check(
-            "keep_snapshots", lambda: rules.keep_snapshots(merged.get("keep_snapshots", "all"))
+            "keep_snapshots",
+            lambda: rules.keep_snapshots(
+                merged.get("keep_snapshots", rules.DEFAULTS["keep_snapshots"])
+            ),
         ),
         dry_run=dry_run,
         pipeline_name=setting("pipeline_name", lambda: str(stack["pipeline_name"])),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 
 import pyarrow.parquet as pq
+import pytest
 
 from sandbox.runtime import Sandbox
+from tests.helpers import several
 
 PREFIX = "exports/mydb"
 
@@ -117,11 +119,17 @@ def test_empty_input_uses_the_stack_defaults(sandbox: Sandbox) -> None:
     assert out["export"]["s3_uri"].startswith(f"s3://{sandbox.settings.bucket}/exports/mydb/")
 
 
-def test_given_keys_override_the_defaults(sandbox: Sandbox) -> None:
+OTHERDB = {
+    "db_instance_identifier": "otherdb",
+    "snapshot_prefix": "nightly",
+    "s3_prefix": "x/other",
+}
+
+
+@pytest.mark.parametrize("settings", [several(OTHERDB)], ids=["mydb+otherdb"])
+def test_naming_a_configured_database_takes_its_own_prefixes(sandbox: Sandbox) -> None:
     sandbox.add_instance("otherdb")
-    result = sandbox.run(
-        {"db_instance_identifier": "otherdb", "snapshot_prefix": "nightly", "s3_prefix": "x/other"}
-    )
+    result = sandbox.run({"db_instance_identifier": "otherdb"})
     assert result.status == "SUCCEEDED", result.cause
     out = result.output
     assert out is not None

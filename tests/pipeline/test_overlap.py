@@ -22,8 +22,14 @@ from rds_s3_export.inputs import build_config
 from rds_s3_export.steps import validate_input
 from sandbox.rds_sim import Timing
 from sandbox.runtime import RunResult, Sandbox
+from tests.helpers import several
 
 PREFIX = "exports/mydb"
+OTHERDB = {
+    "db_instance_identifier": "otherdb",
+    "snapshot_prefix": "othersnap",
+    "s3_prefix": "exports/otherdb",
+}
 
 
 def _start_time(sandbox: Sandbox, arn: str) -> Any:
@@ -72,36 +78,36 @@ def test_the_younger_of_two_runs_for_one_database_fails_fast(sandbox: Sandbox) -
     assert out["purge"]["folders"] == [f"{PREFIX}/{previous['export']['task_id']}/"]
 
 
-def test_a_run_for_a_prefix_in_use_is_refused_even_for_another_database(
-    sandbox: Sandbox,
-) -> None:
-    # Given a second database, When two runs export different databases into one prefix
+@pytest.mark.parametrize("settings", [several(OTHERDB)], ids=["mydb+otherdb"])
+def test_a_run_cannot_name_another_databases_prefix(sandbox: Sandbox) -> None:
+    # Given two configured databases, each with its own prefix, and a previous export of mydb
     sandbox.add_instance("otherdb")
-    first = sandbox.start({}, name="same-prefix-a")
-    second = sandbox.start({"db_instance_identifier": "otherdb"}, name="same-prefix-b")
-    results = {r.name: r for r in (sandbox.wait(first), sandbox.wait(second))}
+    previous = sandbox.listing(PREFIX)
+    _output(sandbox.run({"db_instance_identifier": "mydb"}))
+    mine = sandbox.listing(PREFIX)
+    assert mine != previous
 
-    # Then only one of them runs: the prefix is never written by two runs at once
-    statuses = sorted(r.status for r in results.values())
-    assert statuses == ["FAILED", "SUCCEEDED"], {n: (r.error, r.cause) for n, r in results.items()}
-    loser = next(r for r in results.values() if r.status == "FAILED")
-    assert loser.error == "AlreadyRunning", loser.cause
-    assert PREFIX in (loser.cause or "")
-    winner = _output(next(r for r in results.values() if r.status == "SUCCEEDED"))
-    assert sandbox.export_folders(PREFIX) == [winner["export"]["task_id"]]
+    # When a run started by hand names otherdb with mydb's prefix, or a folder below its own
+    for wrong in (PREFIX, "exports/otherdb/adhoc"):
+        result = sandbox.run({"db_instance_identifier": "otherdb", "s3_prefix": wrong})
+
+        # Then it is refused before anything is made, and mydb's export is untouched
+        assert (result.status, result.error) == ("FAILED", "InvalidInput"), result.cause
+        assert "s3_prefix" in (result.cause or "") and "otherdb" in (result.cause or "")
+        assert {s.name for s in result.states if s.type == "Task"} == {"ValidateInput"}
+        assert sandbox.listing(PREFIX) == mine
 
 
+@pytest.mark.parametrize("settings", [several(OTHERDB)], ids=["mydb+otherdb"])
 def test_runs_for_other_databases_and_prefixes_are_not_blocked(sandbox: Sandbox) -> None:
     # Given a second database with its own prefix, and a previous export of the first
     sandbox.add_instance("otherdb")
-    _output(sandbox.run({}))
+    _output(sandbox.run({"db_instance_identifier": "mydb"}))
     mine = sandbox.listing(PREFIX)
 
     # When runs for the two databases start at the same time
-    first = sandbox.start({}, name="parallel-a")
-    second = sandbox.start(
-        {"db_instance_identifier": "otherdb", "s3_prefix": "exports/otherdb"}, name="parallel-b"
-    )
+    first = sandbox.start({"db_instance_identifier": "mydb"}, name="parallel-a")
+    second = sandbox.start({"db_instance_identifier": "otherdb"}, name="parallel-b")
     out_a, out_b = _output(sandbox.wait(first)), _output(sandbox.wait(second))
 
     # Then both export, each into its own prefix, and neither touched the other's

@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 from typing import Any
 
+import pytest
 from moto.rds.models import rds_backends
 
 from rds_s3_export import naming
 from rds_s3_export.rds import TAG_EXECUTION, TAG_PIPELINE
 from sandbox.rds_sim import Timing
 from sandbox.runtime import ACCOUNT, REGION, RunResult, Sandbox, Settings
+from tests.helpers import several
 
 
 def _tags(pipeline: str | None) -> list[dict[str, str]]:
@@ -61,6 +63,13 @@ def _ready(sandbox: Sandbox) -> None:
     sandbox.clock.advance(sandbox.rds.timing.snapshot_seconds)
 
 
+MYCLUSTER = {
+    "db_cluster_identifier": "mycluster",
+    "snapshot_prefix": "mycluster-nightly",
+    "s3_prefix": "exports/mycluster",
+}
+
+
 def _succeeded(result: RunResult) -> dict[str, Any]:
     assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
     assert result.output is not None
@@ -106,6 +115,7 @@ def test_keeps_the_newest_own_snapshots_and_nothing_else_is_touched(sandbox: San
     assert sandbox.export_folders("exports/mydb") == [out["export"]["task_id"]]
 
 
+@pytest.mark.parametrize("settings", [several(MYCLUSTER)], ids=["mydb+mycluster"])
 def test_keep_zero_on_a_cluster_keeps_only_the_snapshot_just_exported(sandbox: Sandbox) -> None:
     # Given an Aurora cluster with two of the pipeline's own cluster snapshots and a hand-made one
     sandbox.add_cluster("mycluster")
@@ -118,16 +128,7 @@ def test_keep_zero_on_a_cluster_keeps_only_the_snapshot_just_exported(sandbox: S
     before = set(sandbox.snapshots("mycluster", cluster=True))
 
     # When the pipeline runs with keep_snapshots 0
-    out = _succeeded(
-        sandbox.run(
-            {
-                "db_cluster_identifier": "mycluster",
-                "snapshot_prefix": "mycluster-nightly",
-                "s3_prefix": "exports/mycluster",
-                "keep_snapshots": 0,
-            }
-        )
-    )
+    out = _succeeded(sandbox.run({"db_cluster_identifier": "mycluster", "keep_snapshots": 0}))
 
     # Then both earlier cluster snapshots are deleted, and only the one just exported is kept
     current = out["snapshot"]["id"]
@@ -160,17 +161,16 @@ def test_keep_zero_never_deletes_the_snapshot_just_exported_even_when_it_is_olde
     assert newer not in sandbox.snapshots("mydb")
 
 
-def test_without_keep_snapshots_every_snapshot_is_kept(settings: Settings, timing: Timing) -> None:
-    # Given a stack whose defaults do not set keep_snapshots
-    del settings.defaults["keep_snapshots"]
-    with Sandbox(settings, timing) as sandbox:
+def test_keep_all_keeps_every_snapshot(timing: Timing) -> None:
+    # Given a stack configured to keep every snapshot
+    with Sandbox(Settings(keep_snapshots="all"), timing) as sandbox:
         sandbox.add_instance("mydb")
         own = [_seed(sandbox, _own_id("mysnapshot", d, sandbox), d) for d in (1, 2)]
         _ready(sandbox)
 
-        # When the pipeline runs without keep_snapshots, and again with keep_snapshots null
+        # When the pipeline runs with the stack's default, and again with "all" in the input
         first = _succeeded(sandbox.run({}))
-        second = _succeeded(sandbox.run({"keep_snapshots": None}))
+        second = _succeeded(sandbox.run({"keep_snapshots": "all"}))
 
         # Then nothing is pruned and every snapshot, both new ones included, is still there
         for out in (first, second):

@@ -12,10 +12,38 @@ from moto.rds.models import rds_backends
 
 from rds_s3_export import naming
 from rds_s3_export.rds import TAG_EXECUTION, TAG_PIPELINE
-from sandbox.runtime import ACCOUNT, REGION, RunResult, Sandbox
+from sandbox.runtime import ACCOUNT, REGION, RunResult, Sandbox, Settings
+from tests.helpers import several
 
 SAMPLE_TABLE_FOLDERS = {"shop/public.customers", "shop/public.orders", "shop/public.order_items"}
 KINDS = ("instance", "cluster")
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """A stack configured for every database these tests name (a run may name only those)."""
+    return several(
+        {
+            "db_cluster_identifier": "mycluster",
+            "snapshot_prefix": "mycluster-nightly",
+            "s3_prefix": "exports/mycluster",
+        },
+        {
+            "db_instance_identifier": "otherdb",
+            "snapshot_prefix": "othersnap",
+            "s3_prefix": "exports/otherdb",
+        },
+        {
+            "db_cluster_identifier": "othercluster",
+            "snapshot_prefix": "otherclustersnap",
+            "s3_prefix": "exports/othercluster",
+        },
+        {
+            "db_instance_identifier": "mycluster-writer",
+            "snapshot_prefix": "writer",
+            "s3_prefix": "exports/writer",
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -49,7 +77,7 @@ def _database(sandbox: Sandbox, kind: str) -> Database:
                 "s3_prefix": "exports/mycluster",
             },
         )
-    return Database("instance", "mydb", "exports/mydb", {})  # the stack's defaults
+    return Database("instance", "mydb", "exports/mydb", {"db_instance_identifier": "mydb"})
 
 
 def _manual_snapshot(sandbox: Sandbox, db: Database, ident: str) -> str:
