@@ -55,6 +55,11 @@ RETRY_THROTTLED = {
 }
 
 
+# What a step with its own payload passes so that its log lines name the run and the database
+# (rds_s3_export.log.correlation); steps given the whole state find both in it.
+CORRELATION = {"execution_name.$": "$$.Execution.Name", "database_id.$": "$.config.database_id"}
+
+
 def slow_retry(error: str, attempts: int) -> dict[str, Any]:
     """A wait for a busy resource: two minutes, growing to fifteen, with jitter."""
     return {
@@ -229,6 +234,7 @@ def states() -> dict[str, Any]:
                 "deadline.$": "$.source.deadline",
                 "polls.$": "$.source.status.polls",
                 "poll.$": "$.config.poll",
+                **CORRELATION,
             },
             next_state="IsSnapshotReady",
             result=poll_status("source", STATUS_FIELDS),
@@ -269,6 +275,7 @@ def states() -> dict[str, Any]:
                 "polls.$": "$.export.status.polls",
                 "poll.$": "$.config.poll",
                 "kind": "export-task",
+                **CORRELATION,
             },
             next_state="IsExportComplete",
             result=poll_status("export", [*STATUS_FIELDS, "extracted_gb", "warning"]),
@@ -352,6 +359,7 @@ def states() -> dict[str, Any]:
                 "config.$": "$.config",
                 "export.$": "$.export",
                 "discard.$": "$.discard",
+                **CORRELATION,
             },
             next_state="IsDiscardDone",
             catches=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import pyarrow.parquet as pq
 import pytest
@@ -137,3 +138,25 @@ def test_naming_a_configured_database_takes_its_own_prefixes(sandbox: Sandbox) -
     assert out["snapshot"]["id"].startswith("nightly-")
     assert sandbox.export_folders("x/other") == [out["export"]["task_id"]]
     assert sandbox.listing(PREFIX) == {}
+
+
+def test_every_log_line_names_the_run_and_the_database(sandbox: Sandbox) -> None:
+    # Given a record of every line the handlers log
+    records: list[logging.LogRecord] = []
+    capture = logging.Handler()
+    capture.emit = records.append  # type: ignore[method-assign]
+    handler_logger = logging.getLogger("rds_s3_export")
+    handler_logger.setLevel(logging.INFO)
+    handler_logger.addHandler(capture)
+    try:
+        # When one run goes through every step
+        result = sandbox.run({}, name="night-of-the-log")
+    finally:
+        handler_logger.removeHandler(capture)
+    assert result.status == "SUCCEEDED", result.cause
+
+    # Then every line carries the execution's name and the database
+    assert len(records) >= 5
+    for record in records:
+        assert getattr(record, "execution", None) == "night-of-the-log", record.getMessage()
+        assert getattr(record, "database", None) == "mydb", record.getMessage()

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from rds_s3_export import aws, clock, naming, status
 from rds_s3_export.errors import SnapshotFailed, SourceNotFound
-from rds_s3_export.log import logger
+from rds_s3_export.log import correlated, logger
 from rds_s3_export.rds import SNAPSHOT_KINDS, TAG_EXECUTION, TAG_PIPELINE, iter_snapshots
 
 
@@ -162,5 +162,6 @@ def resolve(event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+@correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {**event, "source": resolve(event)}

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from rds_s3_export import aws, clock, polling, status
 from rds_s3_export.errors import ExportFailed, SnapshotFailed, SourceNotFound
+from rds_s3_export.log import correlated
 from rds_s3_export.rds import iter_snapshots
 
 KINDS = ("db-snapshot", "db-cluster-snapshot", "export-task")
@@ -99,5 +100,6 @@ def look(event: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+@correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return look(event)

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from rds_s3_export import aws, clock, naming, rules, status
 from rds_s3_export.errors import PipelineError, Throttled
-from rds_s3_export.log import logger
+from rds_s3_export.log import correlated, logger
 from rds_s3_export.rds import SNAPSHOT_KINDS, TAG_PIPELINE, export_tasks, iter_snapshots
 
 
@@ -102,5 +102,6 @@ def prune(event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+@correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {**event, "prune": prune(event)}

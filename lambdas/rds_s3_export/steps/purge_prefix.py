@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 from rds_s3_export import aws, clock, s3layout, settings, status
 from rds_s3_export.errors import InvalidInput, PurgeRefused
 from rds_s3_export.inputs import check_s3_prefix
-from rds_s3_export.log import logger
+from rds_s3_export.log import correlated, logger
 from rds_s3_export.rds import export_tasks
 
 PAGE_SIZE = 1000  # S3 ListObjectsV2 and DeleteObjects both take at most 1,000 keys
@@ -321,6 +321,7 @@ def discard_failed_page(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("mode") == "discard-failed":
         return discard_failed_page(event)

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from rds_s3_export import aws, clock, status
 from rds_s3_export.errors import ExportFailed, ExportQuotaExceeded
-from rds_s3_export.log import logger
+from rds_s3_export.log import correlated, logger
 from rds_s3_export.rds import export_tasks
 from rds_s3_export.settings import ExportTarget
 
@@ -150,5 +150,6 @@ def start(event: dict[str, Any], *, first_try: bool = True) -> dict[str, Any]:
     return result
 
 
+@correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {**event, "export": start(event)}

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from rds_s3_export import aws, clock, naming, settings
 from rds_s3_export.errors import AlreadyRunning, InvalidInput, SourceNotFound
 from rds_s3_export.inputs import Config, build_config
-from rds_s3_export.log import logger
+from rds_s3_export.log import bind, correlated, logger
 
 
 def plan_run(config: Config, execution: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +137,7 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
     config = build_config(
         event.get("input"), settings.pipeline_defaults(), settings.pipeline_settings()
     )
+    bind(database=config.database_id)
     execution = event.get("execution") or {}
     plan = plan_run(config, execution)
     check_database(config)
@@ -152,5 +153,6 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return validate(event)
