@@ -152,7 +152,7 @@ class PipelineConfig:
         self, bucket: str, export_role_arn: str, key_arn: str
     ) -> dict[str, dict[str, str]]:
         """Each step's environment variables (docs/contracts.md), by step module. The stack
-        passes its resources' names; the local sandbox passes its own, through this code."""
+        passes its resources' names; the local sandbox passes its own through this same code."""
         return {
             "validate_input": {
                 "PIPELINE_DEFAULTS": json.dumps(self.pipeline_defaults(), sort_keys=True),

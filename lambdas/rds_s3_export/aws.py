@@ -1,7 +1,8 @@
 """Lazily created, reused boto3 clients and the translation of AWS errors into named ones.
 
-Clients are created on first use, not at import time: moto (tests, sandbox) must be active
-before a client is made, and a warm Lambda reuses them across invocations.
+Clients are created on first use, not at import time, so whoever sets the endpoint and the
+credentials first (the runtime, or a test harness) is the one they use; a warm Lambda reuses
+them across invocations.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def client(service: str) -> Any:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (the sandbox calls this when it starts a new moto world)."""
+    """Forget cached clients, so the next call makes new ones (a harness that replaces the
+    AWS endpoints calls this)."""
     client.cache_clear()
 
 

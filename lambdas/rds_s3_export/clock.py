@@ -1,8 +1,8 @@
 """The one place the handlers read the time.
 
-Deadlines and phase durations are computed here. The local sandbox runs the state machine on
-a simulated clock (Wait states do not really sleep there), so it replaces `now` with its own
-clock through `set_clock`; in AWS the default, the system clock, is used.
+Deadlines and phase durations are computed here. In AWS the system clock is used; a harness
+that simulates time (Wait states that do not really sleep) replaces `now` through
+`set_clock`.
 """
 
 from __future__ import annotations

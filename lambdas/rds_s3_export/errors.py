@@ -12,7 +12,8 @@ class PipelineError(Exception):
     """Base class of every error the pipeline raises on purpose."""
 
 
-# Terminal errors: the design's error names. Each ends the run in a Fail state.
+# Terminal errors: the pipeline's documented error names (docs/inputs.md). Each ends the run
+# in a Fail state.
 class InvalidInput(PipelineError):
     """A key is missing, unknown, of the wrong type or unsafe. The message names the key."""
 

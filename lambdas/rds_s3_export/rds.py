@@ -60,8 +60,8 @@ def iter_snapshots(
         for page in rds.get_paginator(operation).paginate(**params):
             for item in page.get(key, []):
                 fields = snapshot_fields(kind, item)
-                # RDS always returns TagList (empty when untagged); only moto may leave it out.
-                # Asking ListTagsForResource for every untagged snapshot would need a wider
+                # RDS's DescribeDB*Snapshots documents TagList on every snapshot; a response
+                # without it is answered from ListTagsForResource. Asking ListTagsForResource for every untagged snapshot would need a wider
                 # IAM grant than the stack gives, so it is asked only when the key is missing.
                 if "TagList" not in item and fields["arn"]:
                     fields["tags"] = list_tags(fields["arn"])

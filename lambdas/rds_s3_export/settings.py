@@ -1,7 +1,7 @@
 """Environment settings, parsed in one place into typed objects.
 
 Nothing else reads `os.environ`. Values are read on every call (cheap), not cached at import,
-so the sandbox and the tests can change them between runs.
+so a harness can change them between invocations.
 """
 
 from __future__ import annotations

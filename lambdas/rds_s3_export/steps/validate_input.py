@@ -76,7 +76,7 @@ def _conflicts(mine: Config, other: Config) -> bool:
 
 def _millis(moment: datetime) -> datetime:
     """`moment` cut to whole milliseconds, the precision ListExecutions reports. The context
-    object's StartTime can be finer (moto gives microseconds); compared as is, two runs
+    object's StartTime can be finer (microseconds); compared as is, two runs
     started within one millisecond would each see the other as the older and both refuse."""
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
