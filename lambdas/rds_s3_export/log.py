@@ -59,6 +59,7 @@ class _Correlate(logging.Filter):
 
 logger.addFilter(_Correlate())
 
+
 def bind(**fields: str) -> None:
     """Add to (or correct) the fields of the lines still to come in this invocation, e.g. the
     database once ValidateInput has worked out which one `{}` means."""

@@ -60,9 +60,9 @@ def iter_snapshots(
         for page in rds.get_paginator(operation).paginate(**params):
             for item in page.get(key, []):
                 fields = snapshot_fields(kind, item)
-                # RDS's DescribeDB*Snapshots documents TagList on every snapshot; a response
-                # without it is answered from ListTagsForResource. Asking ListTagsForResource for every untagged snapshot would need a wider
-                # IAM grant than the stack gives, so it is asked only when the key is missing.
+                # DescribeDB*Snapshots documents TagList on every snapshot. Only a response
+                # without it is completed from ListTagsForResource: asking for every snapshot
+                # would need a wider IAM grant than the stack gives.
                 if "TagList" not in item and fields["arn"]:
                     fields["tags"] = list_tags(fields["arn"])
                 yield fields
