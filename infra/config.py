@@ -42,6 +42,8 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "skipped_tables_policy": "warn",
     "alert_email": "",
     "log_retention_days": 30,
+    "snowflake_iam_user_arn": "",
+    "snowflake_external_id": "",
     "databases": None,
 }
 CONTEXT_KEYS: Final[frozenset[str]] = frozenset(DEFAULTS)
@@ -88,6 +90,11 @@ _S3_SEGMENT = re.compile(r"^[A-Za-z0-9._=+-]+$")
 _EXPORT_ONLY_NAME = re.compile(r"^[^./\s]+(?:\.[^./\s]+){0,2}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+# The IAM user Snowflake shows as STORAGE_AWS_IAM_USER_ARN (DESC INTEGRATION).
+_IAM_USER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:user/[\w+=,.@/-]{1,512}$", re.ASCII)
+# sts:AssumeRole's ExternalId: 2 to 1224 characters of [\w+=,.@:/-]
+# https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CRON = re.compile(r"^cron\(\S+(?: \S+){5}\)$")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
@@ -153,6 +160,14 @@ class PipelineConfig:
     skipped_tables_policy: str
     alert_email: str | None
     log_retention_days: int
+    # Snowflake's storage integration: both set (a read-only role is created) or neither
+    snowflake_iam_user_arn: str | None = None
+    snowflake_external_id: str | None = None
+
+    @property
+    def snowflake_role_name(self) -> str:
+        """The role a Snowflake storage integration assumes, known before deploying."""
+        return f"{self.pipeline_name}-snowflake"
 
     @property
     def s3_prefixes(self) -> tuple[str, ...]:
@@ -517,7 +532,39 @@ def load_config(context: Mapping[str, Any]) -> PipelineConfig:
         ),
         alert_email=_optional("alert_email", raw["alert_email"], _EMAIL, "an e-mail address"),
         log_retention_days=_retention(raw["log_retention_days"]),
+        **_snowflake(raw),
     )
+
+
+def _snowflake(raw: Mapping[str, Any]) -> dict[str, str | None]:
+    """Both Snowflake keys, or neither: one without the other is a half-made trust."""
+    user = _optional(
+        "snowflake_iam_user_arn",
+        raw["snowflake_iam_user_arn"],
+        _IAM_USER_ARN,
+        "an IAM user ARN (arn:aws:iam::<account>:user/<name>, STORAGE_AWS_IAM_USER_ARN of "
+        "DESC INTEGRATION)",
+    )
+    external_id = _optional(
+        "snowflake_external_id",
+        raw["snowflake_external_id"],
+        _EXTERNAL_ID,
+        "an external id: 2 to 1224 letters, digits or + = , . @ : / - _ "
+        "(STORAGE_AWS_EXTERNAL_ID of DESC INTEGRATION)",
+    )
+    if user and not external_id:
+        raise ConfigError(
+            "snowflake_external_id",
+            "is required when snowflake_iam_user_arn is set (STORAGE_AWS_EXTERNAL_ID of DESC "
+            "INTEGRATION): give both, or neither",
+        )
+    if external_id and not user:
+        raise ConfigError(
+            "snowflake_iam_user_arn",
+            "is required when snowflake_external_id is set (STORAGE_AWS_IAM_USER_ARN of DESC "
+            "INTEGRATION): give both, or neither",
+        )
+    return {"snowflake_iam_user_arn": user, "snowflake_external_id": external_id}
 
 
 def _retention(value: Any) -> int:

@@ -30,6 +30,8 @@ from moto.rds.models import rds_backends
 from rds_s3_export import aws as handler_aws
 from rds_s3_export import clock as handler_clock
 from rds_s3_export.inputs import SETTING_KEYS
+from rds_s3_export.manifest import manifest_key
+from rds_s3_export.steps.publish_manifest import EVENT_SOURCE
 from sandbox import faults, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
@@ -188,6 +190,7 @@ class Sandbox:
             "KeyMetadata"
         ]["Arn"]
         self.client("s3").create_bucket(Bucket=self.settings.bucket)
+        self._capture_events()
         os.environ.update(self.settings.environment(self.role_arn, self.key_arn))
 
         asl = ASL_PATH.read_text()
@@ -207,6 +210,48 @@ class Sandbox:
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name=self.settings.pipeline_name, definition=definition, roleArn=self.role_arn
         )["stateMachineArn"]
+
+    def _capture_events(self) -> None:
+        """A rule on the default bus sends the pipeline's events to a queue the sandbox reads
+        (what a downstream consumer would subscribe; see `ready_events`)."""
+        sqs = self.client("sqs")
+        self._events_queue = sqs.create_queue(QueueName="sandbox-pipeline-events")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(
+            QueueUrl=self._events_queue, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        events = self.client("events")
+        events.put_rule(
+            Name="sandbox-pipeline-events",
+            EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
+            State="ENABLED",
+        )
+        events.put_targets(
+            Rule="sandbox-pipeline-events", Targets=[{"Id": "queue", "Arn": queue_arn}]
+        )
+        self._events: list[dict[str, Any]] = []
+
+    def ready_events(self) -> list[dict[str, Any]]:
+        """Every event the pipeline put on the default bus so far, oldest first."""
+        sqs = self.client("sqs")
+        while True:
+            found = sqs.receive_message(QueueUrl=self._events_queue, MaxNumberOfMessages=10)
+            messages = found.get("Messages", [])
+            if not messages:
+                return list(self._events)
+            for message in messages:
+                self._events.append(json.loads(message["Body"]))
+                sqs.delete_message(
+                    QueueUrl=self._events_queue, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def manifest(self, prefix: str | None = None) -> dict[str, Any] | None:
+        """The `_manifest.json` under `prefix` (default: the stack's), or None."""
+        prefix = prefix or str(self.settings.defaults["s3_prefix"])
+        key = manifest_key(prefix)
+        if key not in self.listing(key):
+            return None
+        body = self.client("s3").get_object(Bucket=self.settings.bucket, Key=key)["Body"]
+        return dict(json.loads(body.read()))
 
     # --- the database side ----------------------------------------------------------------
     def add_instance(self, identifier: str = "mydb", engine: str = "postgres") -> str:
