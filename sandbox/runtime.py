@@ -21,11 +21,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 from moto import mock_aws
 from moto.rds.models import rds_backends
+from moto.stepfunctions.parser import models as sfn_parser_models
 
 from rds_s3_export import aws as handler_aws
 from rds_s3_export import clock as handler_clock
@@ -121,9 +123,14 @@ class RunResult:
 class Sandbox:
     """`with Sandbox() as sb: sb.run({})` — see the module docstring."""
 
-    def __init__(self, settings: Settings | None = None, timing: Timing | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        timing: Timing | None = None,
+        start: datetime | None = None,
+    ) -> None:
         self.settings = settings or Settings()
-        self.clock = SimClock()
+        self.clock = SimClock(start)  # default: now
         self.faults = faults.FaultInjector()
         self.invocations = seams.InvocationLog()
         self.rds = RdsSimulation(self.clock, lambda: self.client("s3"), timing)
@@ -163,6 +170,15 @@ class Sandbox:
         self._stack.close()
 
     def _install_clock(self) -> None:
+        # an execution's StartTime (which names the run's snapshot) is read from the simulated
+        # clock too, so a sandbox started at a chosen date names things as on that date
+        original = getattr(sfn_parser_models, "datetime")  # noqa: B009 - not re-exported
+        shim = SimpleNamespace(
+            datetime=SimpleNamespace(now=lambda tz=None: self.clock.now().astimezone(tz)),
+            timezone=original.timezone,
+        )
+        setattr(sfn_parser_models, "datetime", shim)  # noqa: B010
+        self._stack.callback(setattr, sfn_parser_models, "datetime", original)
         handler_aws.reset_clients()
         handler_clock.set_clock(self.clock.now)
         self._stack.callback(handler_clock.set_clock, None)
@@ -389,6 +405,9 @@ class Sandbox:
             folder, _, leaf = rest.partition("/")
             groups.setdefault(folder, []).append(leaf)
         for folder, leaves in groups.items():
+            if leaves == [""]:  # a file directly under the prefix (the manifest)
+                lines.append(f"  {folder}")
+                continue
             meta = [leaf for leaf in leaves if leaf.endswith(".json")]
             data = [leaf for leaf in leaves if leaf.endswith(".parquet")]
             tables = sorted({leaf.split("/")[1] for leaf in data if leaf.count("/") >= 2})
