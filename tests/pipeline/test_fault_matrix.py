@@ -356,7 +356,7 @@ def _rows() -> list[Row]:
             FAILS, "PurgeRefused", KEPT, names="export"),
         # PublishManifest: s3:PutObject of <prefix>/_manifest.json, then events:PutEvents
         Row(pm, THROTTLED_ONCE, "PutEvents: ThrottlingException, 1 request",
-            api("events", "PutEvents", "ThrottlingException", module=m[pm]),
+            api("eventbridge", "PutEvents", "ThrottlingException", module=m[pm]),
             RECOVERS, None, REPLACED, retried="Throttled"),
         Row(pm, DENIED, "PutObject of the manifest: AccessDenied",
             api("s3", "PutObject", "AccessDenied", module=m[pm], times=None),
@@ -452,7 +452,8 @@ def _data_verdict(row: Row, seen: Observed, result: RunResult) -> tuple[bool, li
     added = sorted(set(after) - set(before))
     own = f"{PREFIX}/{seen.new_task}/" if seen.new_task else None
     verified = (
-        result.status == "SUCCEEDED"
+        # PublishFailed is raised only after the purge verified the new export and finished
+        (result.status == "SUCCEEDED" or result.error == "PublishFailed")
         and own is not None
         and set(after) == set(added)
         and all(k.startswith(own) for k in after)
