@@ -146,9 +146,7 @@ def test_a_failed_run_leaves_the_manifest_and_sends_nothing(
 
 
 def test_a_throttled_put_events_is_retried(sandbox: Sandbox) -> None:
-    sandbox.faults.api(
-        "eventbridge", "PutEvents", "ThrottlingException", module="publish_manifest"
-    )
+    sandbox.faults.api("eventbridge", "PutEvents", "ThrottlingException", module="publish_manifest")
     result = sandbox.run({})
     out = _ok(result)
     assert len(sandbox.ready_events()) == 1

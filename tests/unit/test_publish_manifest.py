@@ -15,7 +15,7 @@ class _Events:
         self.response = response
         self.entries: list[dict[str, Any]] = []
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.entries += Entries
         return self.response
 
@@ -25,7 +25,7 @@ def test_a_refused_entry_raises_publish_failed(monkeypatch: pytest.MonkeyPatch) 
         {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "x"}]}
     )
     monkeypatch.setattr(pm.aws, "client", lambda service: events)
-    with pytest.raises(PublishFailed, match="InternalFailure.*s3://b/p/_manifest.json"):
+    with pytest.raises(PublishFailed, match=r"InternalFailure.*s3://b/p/_manifest\.json"):
         pm._send({"manifest": "s3://b/p/_manifest.json"})
 
 
