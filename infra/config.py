@@ -39,6 +39,11 @@ LOG_RETENTION_DAYS: Final[tuple[int, ...]] = (
 _PIPELINE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,47}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+# The IAM user Snowflake shows as STORAGE_AWS_IAM_USER_ARN (DESC INTEGRATION).
+_IAM_USER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:user/[\w+=,.@/-]{1,512}$", re.ASCII)
+# sts:AssumeRole's ExternalId: 2 to 1224 characters of [\w+=,.@:/-]
+# https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CRON = re.compile(r"^cron\(\S+(?: \S+){5}\)$")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
@@ -111,6 +116,14 @@ class PipelineConfig:
     alert_email: str | None
     log_retention_days: int
     allow_export_only_override: bool
+    # Snowflake's storage integration: both set (a read-only role is created) or neither
+    snowflake_iam_user_arn: str | None = None
+    snowflake_external_id: str | None = None
+
+    @property
+    def snowflake_role_name(self) -> str:
+        """The role a Snowflake storage integration assumes, known before deploying."""
+        return f"{self.pipeline_name}-snowflake"
 
     @property
     def s3_prefixes(self) -> tuple[str, ...]:
@@ -165,6 +178,7 @@ class PipelineConfig:
                 "EXPORT_KMS_KEY_ARN": key_arn,
             },
             "purge_prefix": {"EXPORT_BUCKET": bucket},
+            "publish_manifest": {"EXPORT_BUCKET": bucket, "EXPORT_KMS_KEY_ARN": key_arn},
         }
 
     def schedule_input(self, database: Database) -> dict[str, Any]:
@@ -458,6 +472,7 @@ def load_config(context: Mapping[str, Any]) -> PipelineConfig:
         allow_export_only_override=_boolean(
             "allow_export_only_override", raw["allow_export_only_override"]
         ),
+        **_snowflake(raw),
     )
     _check_fits_lambda_environment(config)
     return config
@@ -480,6 +495,37 @@ def _check_fits_lambda_environment(config: PipelineConfig) -> None:
                 "databases travel there): name fewer tables (a whole database or schema counts "
                 "as one entry), or split the databases over two stacks",
             )
+
+
+def _snowflake(raw: Mapping[str, Any]) -> dict[str, str | None]:
+    """Both Snowflake keys, or neither: one without the other is a half-made trust."""
+    user = _optional(
+        "snowflake_iam_user_arn",
+        raw["snowflake_iam_user_arn"],
+        _IAM_USER_ARN,
+        "an IAM user ARN (arn:aws:iam::<account>:user/<name>, STORAGE_AWS_IAM_USER_ARN of "
+        "DESC INTEGRATION)",
+    )
+    external_id = _optional(
+        "snowflake_external_id",
+        raw["snowflake_external_id"],
+        _EXTERNAL_ID,
+        "an external id: 2 to 1224 letters, digits or + = , . @ : / - _ "
+        "(STORAGE_AWS_EXTERNAL_ID of DESC INTEGRATION)",
+    )
+    if user and not external_id:
+        raise ConfigError(
+            "snowflake_external_id",
+            "is required when snowflake_iam_user_arn is set (STORAGE_AWS_EXTERNAL_ID of DESC "
+            "INTEGRATION): give both, or neither",
+        )
+    if external_id and not user:
+        raise ConfigError(
+            "snowflake_iam_user_arn",
+            "is required when snowflake_external_id is set (STORAGE_AWS_IAM_USER_ARN of DESC "
+            "INTEGRATION): give both, or neither",
+        )
+    return {"snowflake_iam_user_arn": user, "snowflake_external_id": external_id}
 
 
 def _retention(value: Any) -> int:

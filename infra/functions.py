@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from aws_cdk import CfnResource, Duration
+from aws_cdk import ArnFormat, CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -34,6 +34,8 @@ from infra.common import (
 from infra.config import Database, PipelineConfig
 from infra.nag import XRAY_REASON, ScopedPolicy, Wildcard, acknowledge
 from infra.storage import EXPORT_SERVICE, ExportStorage
+from rds_s3_export.manifest import manifest_key
+from rds_s3_export.steps.publish_manifest import EVENT_BUS
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -96,6 +98,12 @@ STEPS: tuple[Step, ...] = (
         Duration.minutes(5),
     ),
     Step(
+        "publish_manifest",
+        "PublishManifest",
+        "Write <s3_prefix>/_manifest.json for the new export and send the ready event",
+        Duration.minutes(5),  # lists the whole export folder, one page of 1,000 keys a call
+    ),
+    Step(
         "prune_snapshots",
         "PruneSnapshots",
         "Delete the pipeline's own manual snapshots beyond keep_snapshots",
@@ -105,7 +113,7 @@ STEPS: tuple[Step, ...] = (
 
 
 class PipelineFunctions(Construct):
-    """The six step functions, their roles, log groups and policies."""
+    """The seven step functions, their roles, log groups and policies."""
 
     def __init__(
         self,
@@ -134,6 +142,7 @@ class PipelineFunctions(Construct):
         self._allow_describe_status(self.policies["describe_status"])
         self._allow_start_export(self.policies["start_export"])
         self._allow_purge_prefix(self.policies["purge_prefix"])
+        self._allow_publish_manifest(self.policies["publish_manifest"])
         self._allow_prune_snapshots(self.policies["prune_snapshots"])
         storage.allow_export_grants(self.role("start_export"))
 
@@ -301,6 +310,32 @@ class PipelineFunctions(Construct):
         policy.allow(["s3:DeleteObject"], prefixes)
         policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])  # metadata is SSE-KMS
         self._describe_export_tasks(policy)  # never delete a folder RDS is still writing
+
+    def _allow_publish_manifest(self, policy: ScopedPolicy) -> None:
+        self._list_prefixes(policy)  # the new export's folder
+        prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
+        policy.allow(["s3:GetObject"], prefixes)  # export_info and export_tables_info
+        # the manifest, and nothing else, may be written
+        policy.allow(
+            ["s3:PutObject"],
+            [
+                self._storage.bucket.arn_for_objects(manifest_key(p))
+                for p in self._config.s3_prefixes
+            ],
+        )
+        # read the SSE-KMS metadata, write the manifest SSE-KMS under the export key
+        policy.allow(["kms:Decrypt", "kms:GenerateDataKey"], [self._storage.key.key_arn])
+        policy.allow(
+            ["events:PutEvents"],
+            [
+                Stack.of(self).format_arn(
+                    service="events",
+                    resource="event-bus",
+                    resource_name=EVENT_BUS,
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+            ],
+        )
 
     def _allow_prune_snapshots(self, policy: ScopedPolicy) -> None:
         self._describe_snapshots(policy)

@@ -13,6 +13,7 @@ from infra.alerts import PipelineAlerts
 from infra.config import PipelineConfig
 from infra.functions import PipelineFunctions
 from infra.schedule import PipelineSchedules
+from infra.snowflake import SnowflakeAccess
 from infra.storage import ExportStorage
 from infra.workflow import ASL_PATH, ExportWorkflow
 
@@ -57,6 +58,16 @@ class RdsS3ExportStack(Stack):
             state_machine=self.workflow.state_machine,
             dead_letter_queue=self.schedules.dead_letter_queue,
         )
+        self.snowflake: SnowflakeAccess | None = None
+        if config.snowflake_iam_user_arn and config.snowflake_external_id:
+            self.snowflake = SnowflakeAccess(
+                self,
+                "Snowflake",
+                config=config,
+                storage=self.storage,
+                iam_user_arn=config.snowflake_iam_user_arn,
+                external_id=config.snowflake_external_id,
+            )
         self._outputs()
 
     def _outputs(self) -> None:
@@ -79,6 +90,13 @@ class RdsS3ExportStack(Stack):
             "kms:Decrypt on KmsKeyArn)",
         )
         CfnOutput(self, "KmsKeyArn", value=self.storage.key.key_arn)
+        if self.snowflake is not None:
+            CfnOutput(
+                self,
+                "SnowflakeRoleArn",
+                value=self.snowflake.role.role_arn,
+                description="STORAGE_AWS_ROLE_ARN of the Snowflake storage integration",
+            )
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
         example: dict[str, Any] = (
             {**config.databases[0].execution_input(), "dry_run": True}

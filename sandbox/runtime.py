@@ -21,16 +21,20 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 from moto import mock_aws
 from moto.rds.models import rds_backends
+from moto.stepfunctions.parser import models as sfn_parser_models
 
 from infra.config import PipelineConfig, load_config
 from rds_s3_export import aws as handler_aws
 from rds_s3_export import clock as handler_clock
 from rds_s3_export import rules
+from rds_s3_export.manifest import manifest_key
+from rds_s3_export.steps.publish_manifest import EVENT_SOURCE
 from sandbox import faults, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
@@ -124,9 +128,14 @@ class RunResult:
 class Sandbox:
     """`with Sandbox() as sb: sb.run({})` — see the module docstring."""
 
-    def __init__(self, settings: Settings | None = None, timing: Timing | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        timing: Timing | None = None,
+        start: datetime | None = None,
+    ) -> None:
         self.settings = settings or Settings()
-        self.clock = SimClock()
+        self.clock = SimClock(start)  # default: now
         self.faults = faults.FaultInjector()
         self.invocations = seams.InvocationLog()
         self.rds = RdsSimulation(self.clock, lambda: self.client("s3"), timing)
@@ -166,6 +175,15 @@ class Sandbox:
         self._stack.close()
 
     def _install_clock(self) -> None:
+        # an execution's StartTime (which names the run's snapshot) is read from the simulated
+        # clock too, so a sandbox started at a chosen date names things as on that date
+        original = getattr(sfn_parser_models, "datetime")  # noqa: B009 - not re-exported
+        shim = SimpleNamespace(
+            datetime=SimpleNamespace(now=lambda tz=None: self.clock.now().astimezone(tz)),
+            timezone=original.timezone,
+        )
+        setattr(sfn_parser_models, "datetime", shim)  # noqa: B010
+        self._stack.callback(setattr, sfn_parser_models, "datetime", original)
         handler_aws.reset_clients()
         handler_clock.set_clock(self.clock.now)
         self._stack.callback(handler_clock.set_clock, None)
@@ -193,6 +211,7 @@ class Sandbox:
             "KeyMetadata"
         ]["Arn"]
         self.client("s3").create_bucket(Bucket=self.settings.bucket)
+        self._capture_events()
         os.environ.update(self.settings.environment(self.role_arn, self.key_arn))
 
         asl = ASL_PATH.read_text()
@@ -212,6 +231,48 @@ class Sandbox:
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name=self.settings.pipeline_name, definition=definition, roleArn=self.role_arn
         )["stateMachineArn"]
+
+    def _capture_events(self) -> None:
+        """A rule on the default bus sends the pipeline's events to a queue the sandbox reads
+        (what a downstream consumer would subscribe; see `ready_events`)."""
+        sqs = self.client("sqs")
+        self._events_queue = sqs.create_queue(QueueName="sandbox-pipeline-events")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(
+            QueueUrl=self._events_queue, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        events = self.client("events")
+        events.put_rule(
+            Name="sandbox-pipeline-events",
+            EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
+            State="ENABLED",
+        )
+        events.put_targets(
+            Rule="sandbox-pipeline-events", Targets=[{"Id": "queue", "Arn": queue_arn}]
+        )
+        self._events: list[dict[str, Any]] = []
+
+    def ready_events(self) -> list[dict[str, Any]]:
+        """Every event the pipeline put on the default bus so far, oldest first."""
+        sqs = self.client("sqs")
+        while True:
+            found = sqs.receive_message(QueueUrl=self._events_queue, MaxNumberOfMessages=10)
+            messages = found.get("Messages", [])
+            if not messages:
+                return list(self._events)
+            for message in messages:
+                self._events.append(json.loads(message["Body"]))
+                sqs.delete_message(
+                    QueueUrl=self._events_queue, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def manifest(self, prefix: str | None = None) -> dict[str, Any] | None:
+        """The `_manifest.json` under `prefix` (default: the stack's), or None."""
+        prefix = prefix or str(self.settings.defaults["s3_prefix"])
+        key = manifest_key(prefix)
+        if key not in self.listing(key):
+            return None
+        body = self.client("s3").get_object(Bucket=self.settings.bucket, Key=key)["Body"]
+        return dict(json.loads(body.read()))
 
     # --- the database side ----------------------------------------------------------------
     def add_instance(self, identifier: str = "mydb", engine: str = "postgres") -> str:
@@ -349,6 +410,9 @@ class Sandbox:
             folder, _, leaf = rest.partition("/")
             groups.setdefault(folder, []).append(leaf)
         for folder, leaves in groups.items():
+            if leaves == [""]:  # a file directly under the prefix (the manifest)
+                lines.append(f"  {folder}")
+                continue
             meta = [leaf for leaf in leaves if leaf.endswith(".json")]
             data = [leaf for leaf in leaves if leaf.endswith(".parquet")]
             tables = sorted({leaf.split("/")[1] for leaf in data if leaf.count("/") >= 2})

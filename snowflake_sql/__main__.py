@@ -6,8 +6,8 @@
 
 With an ``s3://`` manifest, boto3 reads it with your usual AWS credentials. Without
 ``--manifest`` nothing leaves the machine: one night of the pipeline runs on the local
-sandbox (moto), and the manifest is built from what it left in the bucket. The SQL goes to
-stdout, progress to stderr.
+sandbox (moto), and the SQL is for the ``_manifest.json`` that night's PublishManifest
+wrote. The SQL goes to stdout, progress to stderr.
 """
 
 from __future__ import annotations
@@ -46,10 +46,9 @@ def read_manifest(location: str) -> dict[str, Any]:
 
 
 def sandbox_manifest() -> dict[str, Any]:
-    """Run one sandbox night and build the manifest of the export it left in the bucket."""
+    """Run one sandbox night and read the ``_manifest.json`` its PublishManifest step wrote."""
     # imported here: the sandbox needs the local extras (moto, pyarrow); reading a manifest
     # does not
-    from rds_s3_export.manifest import build_manifest  # noqa: PLC0415
     from sandbox.rds_sim import Timing  # noqa: PLC0415
     from sandbox.runtime import Sandbox  # noqa: PLC0415
 
@@ -60,42 +59,32 @@ def sandbox_manifest() -> dict[str, Any]:
         result = sb.run({})
         if result.status != "SUCCEEDED" or not result.output:
             raise SystemExit(f"sandbox run {result.status}: {result.error} {result.cause}")
-        out = result.output
-        bucket = sb.settings.bucket
-        prefix = str(sb.settings.defaults["s3_prefix"]).strip("/")
-        task_id = str(out["export"]["task_id"])
-        folder = f"{prefix}/{task_id}/"
-        s3 = sb.client("s3")
-        keys: list[str] = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
-            keys += [obj["Key"] for obj in page.get("Contents", [])]
-        info: dict[str, Any] = {}
-        tables: list[dict[str, Any]] = []
-        for key in sorted(keys):
-            name = key[len(folder) :]
-            if name == f"export_info_{task_id}.json":
-                info = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-            elif name.startswith(f"export_tables_info_{task_id}_from_"):
-                body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-                tables += json.loads(body)["perTableStatus"]
-        snapshot = out.get("snapshot") or {}
-        _log(f"export {task_id}: {len(keys)} object(s) under s3://{bucket}/{folder}")
-        return build_manifest(
-            bucket=bucket,
-            s3_prefix=prefix,
-            export_task_id=task_id,
-            export_info=info,
-            tables_info=tables,
-            data_keys=keys,
-            database={"kind": "instance", "id": "mydb"},
-            snapshot={
-                "id": snapshot.get("id"),
-                "arn": snapshot.get("arn") or info.get("sourceArn"),
-                "time": info.get("snapshotTime"),
-            },
-            execution=result.arn,
-            written_at=str(info.get("taskEndTime", "")),
-        )
+        manifest = sb.manifest()
+        if manifest is None:
+            raise SystemExit("the sandbox run succeeded but wrote no _manifest.json")
+        _log(f"read {result.output['manifest']['uri']} (export {manifest['export_task_id']})")
+        return manifest
+
+
+def default_options(manifest: dict[str, Any], **given: str | None) -> dict[str, str]:
+    """The options of :func:`snowflake_sql.generate.render`: ``given`` ones, else the
+    defaults derived from the manifest (role ``<pipeline>-snowflake`` of the execution's
+    account, schema and stage named after the source database)."""
+    account, pipeline = pipeline_of(manifest)
+    db_id = fold(str((manifest.get("database") or {}).get("id") or "rds").replace("-", "_"))
+    defaults = {
+        "integration": fold(pipeline.replace("-", "_")),
+        "role_arn": f"arn:aws:iam::{account}:role/{pipeline}-snowflake",
+        "external_id": f"{pipeline}-snowflake",
+        "database": "RAW",
+        "schema": db_id,
+        "stage": f"RDS_{db_id}",
+        "file_format": "RDS_PARQUET",
+        "task_warehouse": "COMPUTE_WH",
+        "schedule": "USING CRON 0 7 * * * UTC",
+        "pipeline": pipeline,
+    }
+    return {key: given.get(key) or value for key, value in defaults.items()}
 
 
 def pipeline_of(manifest: dict[str, Any]) -> tuple[str, str]:
@@ -128,21 +117,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     manifest = read_manifest(args.manifest) if args.manifest else sandbox_manifest()
-    account, pipeline = pipeline_of(manifest)
-    db_id = fold(str((manifest.get("database") or {}).get("id") or "rds").replace("-", "_"))
-    sql = render(
+    options = default_options(
         manifest,
-        integration=args.integration or fold(pipeline.replace("-", "_")),
-        role_arn=args.role_arn or f"arn:aws:iam::{account}:role/{pipeline}-snowflake",
-        external_id=args.external_id or f"{pipeline}-snowflake",
+        integration=args.integration,
+        role_arn=args.role_arn,
+        external_id=args.external_id,
         database=args.database,
-        schema=args.schema or db_id,
-        stage=args.stage or f"RDS_{db_id}",
+        schema=args.schema,
+        stage=args.stage,
         file_format=args.file_format,
         task_warehouse=args.warehouse,
         schedule=args.schedule,
-        pipeline=pipeline,
     )
+    sql = render(manifest, **options)
     sys.stdout.write(sql)
     _log(f"wrote the SQL for export {manifest['export_task_id']} to stdout")
     return 0

@@ -30,6 +30,7 @@ NAMED_ERRORS = [
     "WaitTimedOut",
     "AlreadyRunning",
     "PurgeRefused",
+    "PublishFailed",
 ]
 
 # Every Task retries what Lambda itself reports as transient, and throttling the handlers name.
@@ -293,8 +294,22 @@ def states() -> dict[str, Any]:
                 {"Variable": "$.purge.more", "BooleanEquals": True, "Next": "PurgePrefix"},
                 {"Variable": "$.config.dry_run", "BooleanEquals": True, "Next": "ReportDryRun"},
             ],
-            "Default": "PruneSnapshots",
+            "Default": "PublishManifest",
         },
+        "PublishManifest": task(
+            "PublishManifest",
+            "PublishManifest",
+            comment="The prefix now holds exactly the new export: write its manifest "
+            "(<s3_prefix>/_manifest.json, one PUT, last) and put one 'RDS Export Ready' event.",
+            next_state="PruneSnapshots",
+            result={
+                "ResultSelector": {
+                    f"{field}.$": f"$.Payload.{field}"
+                    for field in ("uri", "tables", "bytes", "event_id")
+                },
+                "ResultPath": "$.manifest",
+            },
+        ),
         "PruneSnapshots": task(
             "PruneSnapshots",
             "PruneSnapshots",
@@ -411,6 +426,7 @@ def states() -> dict[str, Any]:
         "StartExportDidNotComplete": unexpected("StartExport", "ExportFailed"),
         "DescribeExportStatusDidNotComplete": unexpected("DescribeExportStatus", "ExportFailed"),
         "PurgePrefixDidNotComplete": unexpected("PurgePrefix", "PurgeRefused"),
+        "PublishManifestDidNotComplete": unexpected("PublishManifest", "PublishFailed"),
         "ExplainFailure": {
             "Type": "Pass",
             "Comment": "A step raised one of the named errors: its message is the Cause.",
@@ -520,6 +536,7 @@ def summarize() -> dict[str, Any]:
                 "verification.$": "$.purge.verification",
                 "warnings.$": "$.purge.warnings",
             },
+            "manifest.$": "$.manifest",
             "snapshots_pruned.$": "$.prune.deleted",
             "snapshots_kept.$": "$.prune.kept",
             "prune_warnings.$": "$.prune.warnings",

@@ -42,6 +42,11 @@ class PurgeRefused(PipelineError):
     """The new export could not be verified or the prefix is unsafe: nothing was deleted."""
 
 
+class PublishFailed(PipelineError):
+    """The export is complete and the old ones purged, but the manifest or the "ready" event
+    could not be written: the data is safe, downstream was not told."""
+
+
 # Transient errors: retried by the state machine with backoff and jitter, never failed directly.
 class Throttled(PipelineError):
     """An AWS API throttled the call (Throttling, ThrottlingException, RequestLimitExceeded...)."""
@@ -63,5 +68,6 @@ TERMINAL_ERRORS = (
     WaitTimedOut,
     AlreadyRunning,
     PurgeRefused,
+    PublishFailed,
 )
 TRANSIENT_ERRORS = (Throttled, InstanceBusy, ExportQuotaExceeded)

@@ -259,6 +259,9 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "skipped_tables_policy": "warn",
     "alert_email": "",
     "log_retention_days": 30,
+    # Snowflake's storage integration (DESC INTEGRATION): both set, or neither
+    "snowflake_iam_user_arn": "",
+    "snowflake_external_id": "",
     "databases": None,
     # A run started by hand may name another export_only than its database's configured one
     # only when this is true: the prefix would otherwise hold other tables than its consumers

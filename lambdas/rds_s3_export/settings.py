@@ -53,6 +53,10 @@ def export_bucket() -> str:
     return _require("EXPORT_BUCKET")
 
 
+def export_kms_key_arn() -> str:
+    return _require("EXPORT_KMS_KEY_ARN")
+
+
 def pipeline_defaults() -> dict[str, Any]:
     return _json_object("PIPELINE_DEFAULTS")
 

@@ -61,7 +61,17 @@ EXISTING = {
     "schedule_expression": "cron(30 4 ? * MON-FRI *)",
     "schedule_timezone": "Europe/Berlin",
 }
-CONFIGURATIONS = {"default": {}, "cluster": CLUSTER, "databases": DATABASES, "existing": EXISTING}
+SNOWFLAKE = {  # the values DESC INTEGRATION shows
+    "snowflake_iam_user_arn": "arn:aws:iam::123456789001:user/abc1-b-self1234",
+    "snowflake_external_id": "MYACCOUNT_SFCRole=2_a123456/s0aBCDEfGHIJklmNoPq=",
+}
+CONFIGURATIONS = {
+    "default": {},
+    "cluster": CLUSTER,
+    "databases": DATABASES,
+    "existing": EXISTING,
+    "snowflake": SNOWFLAKE,
+}
 
 
 def _json_arn(service: str, resource: str) -> dict[str, Any]:

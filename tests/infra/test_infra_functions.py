@@ -14,7 +14,7 @@ from aws_cdk.assertions import Match
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = (REPO / "docs" / "contracts.md").read_text()
 # "| `${ValidateInputFunctionArn}` | `validate_input` | ..." rows of the functions table
-CONTRACT_MODULES = re.findall(r"^\| `\$\{\w+FunctionArn\}` \| `(\w+)` \|", CONTRACTS, re.M)
+CONTRACT_MODULES = re.findall(r"^\| `\$\{\w+FunctionArn\}` \| [^|]+ \| `(\w+)` \|", CONTRACTS, re.M)
 
 ENVIRONMENT = {  # docs/contracts.md, "Environment variables"
     "validate_input": {"PIPELINE_DEFAULTS", "PIPELINE_SETTINGS", "EXPORT_BUCKET"},
@@ -22,6 +22,7 @@ ENVIRONMENT = {  # docs/contracts.md, "Environment variables"
     "describe_status": set(),
     "start_export": {"EXPORT_BUCKET", "EXPORT_ROLE_ARN", "EXPORT_KMS_KEY_ARN"},
     "purge_prefix": {"EXPORT_BUCKET"},
+    "publish_manifest": {"EXPORT_BUCKET", "EXPORT_KMS_KEY_ARN"},
     "prune_snapshots": set(),
 }
 
@@ -39,7 +40,7 @@ def newest_python() -> str:
 
 def test_one_function_per_contract_module(default_stack: Any) -> None:
     # Given the module table of docs/contracts.md
-    assert len(CONTRACT_MODULES) == 6
+    assert len(CONTRACT_MODULES) == 8
 
     # Then the stack has exactly one function per module, with its handler
     assert sorted(default_stack.stack.functions.functions) == sorted(CONTRACT_MODULES)
@@ -82,7 +83,7 @@ def test_function_runtime_logging_and_tracing(default_stack: Any, module: str) -
 
 def test_each_function_has_its_own_role(default_stack: Any) -> None:
     roles = [f.role for f in default_stack.stack.functions.functions.values()]
-    assert len({default_stack.logical_id(role) for role in roles}) == 6
+    assert len({default_stack.logical_id(role) for role in roles}) == 7
 
 
 def test_timeouts_fit_each_job(default_stack: Any) -> None:
@@ -90,6 +91,7 @@ def test_timeouts_fit_each_job(default_stack: Any) -> None:
         module: default_stack.function(module)["Properties"]["Timeout"] for module in ENVIRONMENT
     }
     assert timeouts.pop("purge_prefix") == 300  # pages of up to 1,000 deletes
+    assert timeouts.pop("publish_manifest") == 300  # lists the whole export folder
     assert all(30 <= seconds <= 60 for seconds in timeouts.values()), timeouts
 
 
@@ -114,8 +116,7 @@ def test_environment_values(default_stack: Any) -> None:
         "source": "new-snapshot",
     }
     settings = json.loads(validate["PIPELINE_SETTINGS"])
-    assert settings["allowed_s3_prefixes"] == ["exports/mydb"]
-    assert settings["allowed_databases"] == ["mydb"]
+    assert [(d["id"], d["s3_prefix"]) for d in settings["databases"]] == [("mydb", "exports/mydb")]
     assert settings["pipeline_name"] == "rds-s3-export"
     assert validate["EXPORT_BUCKET"] == default_stack.ref(storage.bucket)
     assert start == {
@@ -163,7 +164,9 @@ def test_delete_object_only_under_the_prefix(default_stack: Any, as_list: Any) -
     for statement in deletes:
         assert statement["Resource"] == prefix_objects
     purge = default_stack.statements(default_stack.stack.functions.policies["purge_prefix"].policy)
-    assert {"Action": "s3:DeleteObject", "Effect": "Allow", "Resource": prefix_objects} in purge
+    assert any(
+        "s3:DeleteObject" in as_list(s["Action"]) and s["Resource"] == prefix_objects for s in purge
+    )
 
 
 def test_listing_is_limited_to_the_prefix(default_stack: Any) -> None:
@@ -171,7 +174,7 @@ def test_listing_is_limited_to_the_prefix(default_stack: Any) -> None:
     listing = [
         s for s in default_stack.statements_with("s3:ListBucket") if s["Action"] == "s3:ListBucket"
     ]
-    assert len(listing) == 2  # validate_input (dry run) and purge_prefix
+    assert len(listing) == 3  # validate_input (dry run), purge_prefix, publish_manifest
     for statement in listing:
         assert statement == {
             "Action": "s3:ListBucket",
@@ -287,3 +290,63 @@ def test_resource_star_only_where_aws_requires_it(any_stack: Any, as_list: Any) 
     for _, statement in any_stack.identity_statements():
         if "*" in as_list(statement["Resource"]):
             assert set(as_list(statement["Action"])) <= required, statement
+
+
+def test_publish_manifest_writes_only_the_manifest_and_sends_to_the_default_bus(
+    default_stack: Any,
+) -> None:
+    storage = default_stack.stack.storage
+    policy = default_stack.stack.functions.policies["publish_manifest"].policy
+    statements = default_stack.statements(policy)
+    prefix_objects = default_stack.objects_arn(storage.bucket, "/exports/mydb/*")
+
+    assert {
+        "Action": "s3:PutObject",
+        "Effect": "Allow",
+        "Resource": default_stack.objects_arn(storage.bucket, "/exports/mydb/_manifest.json"),
+    } in statements
+    assert {"Action": "s3:GetObject", "Effect": "Allow", "Resource": prefix_objects} in statements
+    assert {
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Effect": "Allow",
+        "Resource": default_stack.arn_of(storage.key),
+    } in statements
+    bus = {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":events:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":event-bus/default",
+            ],
+        ]
+    }
+    assert {"Action": "events:PutEvents", "Effect": "Allow", "Resource": bus} in statements
+    # it writes nothing else and deletes nothing
+    puts = [s for s in statements if "s3:PutObject" in str(s["Action"])]
+    assert len(puts) == 1
+    assert not [s for s in statements if "Delete" in str(s["Action"])]
+    env = default_stack.function("publish_manifest")["Properties"]["Environment"]["Variables"]
+    assert env == {
+        "EXPORT_BUCKET": default_stack.ref(storage.bucket),
+        "EXPORT_KMS_KEY_ARN": default_stack.arn_of(storage.key),
+    }
+
+
+def test_publish_manifest_may_write_one_manifest_per_prefix(databases_stack: Any) -> None:
+    storage = databases_stack.stack.storage
+    policy = databases_stack.stack.functions.policies["publish_manifest"].policy
+    (put,) = [s for s in databases_stack.statements(policy) if s["Action"] == "s3:PutObject"]
+    assert sorted(map(str, put["Resource"])) == sorted(
+        map(
+            str,
+            [
+                databases_stack.objects_arn(storage.bucket, "/exports/orders/_manifest.json"),
+                databases_stack.objects_arn(storage.bucket, "/exports/billing/_manifest.json"),
+            ],
+        )
+    )

@@ -47,8 +47,10 @@ MODULE = {
     "StartExport": "start_export",
     "DescribeExportStatus": "describe_status",
     "PurgePrefix": "purge_prefix",
+    "PublishManifest": "publish_manifest",
     "PruneSnapshots": "prune_snapshots",
 }
+MANIFEST = f"{PREFIX}/_manifest.json"
 
 # The data a row must leave behind (the assertions are in `_data_verdict`).
 UNCHANGED = "unchanged"  # the listing under the prefix is identical, key for key, ETag for ETag
@@ -218,13 +220,14 @@ ORDERS = "shop.public.orders"
 
 
 def _rows() -> list[Row]:
-    v, r, cs, se, ce, p, pr = (
+    v, r, cs, se, ce, p, pm, pr = (
         "ValidateInput",
         "CreateSnapshot",
         "DescribeSnapshotStatus",
         "StartExport",
         "DescribeExportStatus",
         "PurgePrefix",
+        "PublishManifest",
         "PruneSnapshots",
     )
     m = MODULE
@@ -351,6 +354,15 @@ def _rows() -> list[Row]:
             export_ends(ExportOutcome(table_outcomes={ORDERS: "SKIPPED"}),
                         skipped_tables_policy="fail"),
             FAILS, "PurgeRefused", KEPT, names="export"),
+        # PublishManifest: s3:PutObject of <prefix>/_manifest.json, then events:PutEvents
+        Row(pm, THROTTLED_ONCE, "PutEvents: ThrottlingException, 1 request",
+            api("eventbridge", "PutEvents", "ThrottlingException", module=m[pm]),
+            RECOVERS, None, REPLACED, retried="Throttled"),
+        Row(pm, DENIED, "PutObject of the manifest: AccessDenied",
+            api("s3", "PutObject", "AccessDenied", module=m[pm], times=None),
+            FAILS, "PublishFailed", REPLACED, names=MANIFEST),
+        Row(pm, CRASH, "publish_manifest dies before its handler runs",
+            crash(m[pm]), FAILS, "PublishFailed", REPLACED),
         # PruneSnapshots: the export is complete and verified; a failure here is a warning
         Row(pr, THROTTLED_ALWAYS, "DescribeDBSnapshots: Throttling, every request",
             api("rds", "DescribeDBSnapshots", "Throttling", module=m[pr], times=None),
@@ -433,18 +445,22 @@ def export_is_complete(sandbox: Sandbox, task_id: str) -> bool:
 def _data_verdict(row: Row, seen: Observed, result: RunResult) -> tuple[bool, list[str]]:
     """(lost data?, what does not match the row's data expectation)."""
     problems: list[str] = []
-    changed = sorted(k for k, etag in seen.before.items() if seen.after.get(k) != etag)
-    added = sorted(set(seen.after) - set(seen.before))
+    # the manifest is not export data: _manifest_problems judges it
+    before = {k: v for k, v in seen.before.items() if k != MANIFEST}
+    after = {k: v for k, v in seen.after.items() if k != MANIFEST}
+    changed = sorted(k for k, etag in before.items() if after.get(k) != etag)
+    added = sorted(set(after) - set(before))
     own = f"{PREFIX}/{seen.new_task}/" if seen.new_task else None
     verified = (
-        result.status == "SUCCEEDED"
+        # PublishFailed is raised only after the purge verified the new export and finished
+        (result.status == "SUCCEEDED" or result.error == "PublishFailed")
         and own is not None
-        and set(seen.after) == set(added)
-        and all(k.startswith(own) for k in seen.after)
+        and set(after) == set(added)
+        and all(k.startswith(own) for k in after)
         and seen.new_complete
     )
     lost = bool(changed) and not verified
-    if row.data == UNCHANGED and seen.after != seen.before:
+    if row.data == UNCHANGED and after != before:
         problems.append(f"prefix changed: {changed=} {added=}")
     if row.data == KEPT:
         if changed:
@@ -453,8 +469,31 @@ def _data_verdict(row: Row, seen: Observed, result: RunResult) -> tuple[bool, li
         if strays:
             problems.append(f"keys outside this run's own folder {own}: {strays}")
     if row.data == REPLACED and not verified:
-        problems.append(f"prefix does not hold exactly the new export {own}: {sorted(seen.after)}")
+        problems.append(f"prefix does not hold exactly the new export {own}: {sorted(after)}")
     return lost, problems
+
+
+def _manifest_problems(row: Row, seen: Observed, result: RunResult, sandbox: Sandbox) -> list[str]:
+    """After every row: the manifest names a folder that exists; a successful run's names
+    exactly its own export; a failed run left it as it was.
+
+    The one exception is a run that failed *at* PublishManifest: the purge has already
+    removed the folder the previous manifest names, and the new one could not be written
+    (docs/snowflake.md, "When the manifest is stale"). The row still requires the manifest
+    to be untouched, and the run to fail with PublishFailed, so a loader is told.
+    """
+    manifest = sandbox.manifest(PREFIX)
+    problems: list[str] = []
+    if result.status == "SUCCEEDED":
+        if manifest is None or manifest["export_task_id"] != seen.new_task:
+            problems.append(f"manifest does not name this run's export {seen.new_task}")
+    elif seen.after.get(MANIFEST) != seen.before.get(MANIFEST):
+        problems.append("a failed run changed the manifest")
+    if manifest is not None and result.error != "PublishFailed":
+        folder = manifest["export_folder"]
+        if not any(k.startswith(folder) for k in seen.after):
+            problems.append(f"manifest names {folder}, which does not exist")
+    return problems
 
 
 def _resource(row: Row, seen: Observed, sandbox: Sandbox) -> str:
@@ -545,7 +584,10 @@ def run_row(sandbox: Sandbox, row: Row) -> tuple[str, list[str]]:
     )
     lost, data_problems = _data_verdict(row, seen, result)
     problems = (
-        _outcome_problems(row, result, seen, sandbox) + _retry_problems(row, result) + data_problems
+        _outcome_problems(row, result, seen, sandbox)
+        + _retry_problems(row, result)
+        + data_problems
+        + _manifest_problems(row, seen, result, sandbox)
     )
     if lost:
         return "lost data", problems
@@ -600,7 +642,11 @@ def test_every_step_meets_the_faults_that_apply_to_it() -> None:
     assert steps == set(MODULE)
     errors = {r.error for r in MATRIX if r.error}
     assert errors >= {"InvalidInput", "SourceNotFound", "SnapshotFailed", "ExportFailed"}
-    assert errors >= {"WaitTimedOut", "PurgeRefused"}  # AlreadyRunning: test_overlap.py
+    assert errors >= {
+        "WaitTimedOut",
+        "PurgeRefused",
+        "PublishFailed",
+    }  # AlreadyRunning: test_overlap.py
     faults = {r.fault for r in MATRIX}
     assert faults >= {THROTTLED_ONCE, THROTTLED_ALWAYS, BUSY_ONCE, QUOTA, DENIED, NOT_FOUND}
     assert faults >= {SNAPSHOT_FAILED, EXPORT_FAILED, EXPORT_CANCELED, CRASH, DEADLINE}

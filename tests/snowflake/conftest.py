@@ -21,6 +21,7 @@ from moto import mock_aws
 from rds_s3_export.manifest import build_manifest
 from sandbox import export_files as ef
 from snowflake_sql.generate import render_sections
+from snowflake_sql.local import LocalSnowflake, connect
 
 BUCKET = "snowflake-test-bucket"
 PREFIX = "exports/mydb"
@@ -109,42 +110,17 @@ def sections(manifest: dict[str, Any]) -> dict[str, list[str]]:
     return render_sections(manifest, **OPTIONS)
 
 
-class Snow:
-    """A fakesnow cursor that runs lists of generated statements."""
-
-    def __init__(self, cursor: Any) -> None:
-        self.cursor = cursor
-
-    def run(self, statements: list[str]) -> None:
-        for statement in statements:
-            if not statement.startswith("--"):
-                self.cursor.execute(statement)
-
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        return list(self.cursor.execute(sql).fetchall())
-
-    def one(self, sql: str) -> Any:
-        return self.rows(sql)[0][0]
+Snow = LocalSnowflake  # the tests' name for it
 
 
 @pytest.fixture
 def snow(nights: tuple[Path, Night, Night]) -> Iterator[Snow]:
     """A fresh fakesnow database with the formats, a file:// stage and the tables created."""
-    import fakesnow
-    import snowflake.connector
-
     root, first, _ = nights
-    with fakesnow.patch():
-        conn = snowflake.connector.connect(database="RAW", schema="MYDB")
-        cursor = conn.cursor()
-        snow = Snow(cursor)
+    with connect("RAW", "MYDB") as snow:
         generated = sections(first.manifest)
         snow.run(generated["tables"])
         snow.run(generated["formats"])
         # the test's one substitute: the stage points at the local copy, not at S3
-        cursor.execute(
-            f'CREATE STAGE "RAW"."MYDB"."RDS_MYDB" URL = \'file://{root}/\' '
-            'FILE_FORMAT = "RAW"."MYDB"."RDS_PARQUET"'
-        )
+        snow.create_local_stage("RAW", "MYDB", "RDS_MYDB", "RDS_PARQUET", root)
         yield snow
-        conn.close()

@@ -14,7 +14,7 @@ The rules, all of which hold on every page:
 * an old folder's `export_info_<folder>.json` is deleted last, on the final page, so a purge
   that stops half-way still recognises the rest of the folder as an export next time;
 * loose keys directly under the prefix and folders that are not exports are left alone and
-  reported.
+  reported, except the pipeline's own `_manifest.json`, which is left alone silently.
 
 A second mode, `discard-failed`, removes the partial files of this run's own export after RDS
 reported it FAILED or CANCELED (see `discard_failed_page`).
@@ -36,6 +36,7 @@ from rds_s3_export import aws, clock, s3layout, settings, status
 from rds_s3_export.errors import InvalidInput, PurgeRefused
 from rds_s3_export.inputs import check_s3_prefix
 from rds_s3_export.log import correlated, logger
+from rds_s3_export.manifest import manifest_key
 from rds_s3_export.rds import export_tasks
 
 PAGE_SIZE = 1000  # S3 ListObjectsV2 and DeleteObjects both take at most 1,000 keys
@@ -185,6 +186,8 @@ def _sort_page(
     doomed: list[str] = []
     for key in keys:
         folder = s3layout.folder_of(prefix, key)
+        if key == manifest_key(prefix):
+            continue  # the pipeline's own manifest (PublishManifest): kept, and not foreign
         if folder is None:
             left_alone.add(key.rsplit("/", 1)[-1] or key)
             continue

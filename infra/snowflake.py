@@ -1,0 +1,76 @@
+"""The role a Snowflake storage integration assumes to read the exports (optional).
+
+Made only when both `snowflake_iam_user_arn` and `snowflake_external_id` are set: the values
+Snowflake shows (DESC INTEGRATION: STORAGE_AWS_IAM_USER_ARN, STORAGE_AWS_EXTERNAL_ID) after
+`CREATE STORAGE INTEGRATION ... STORAGE_AWS_ROLE_ARN = '<this role's ARN>'`. The role's name is
+fixed (`<pipeline_name>-snowflake`), so its ARN is known before the first deploy and the
+integration can be created first; docs/snowflake.md gives the order of steps.
+
+What the role may do follows Snowflake's documented policy for an S3 storage integration
+(https://docs.snowflake.com/en/user-guide/data-load-s3-config-storage-integration), reduced to
+reading:
+
+* trust: only that IAM user, and only with `sts:ExternalId` equal to the configured id;
+* `s3:GetObject`, `s3:GetObjectVersion` on `<prefix>/*` of each configured prefix;
+* `s3:ListBucket` on the bucket, only for listings under those prefixes (`s3:prefix` is
+  `<prefix>/*` or `<prefix>/`); `s3:GetBucketLocation` on the bucket (it has no prefix);
+* `kms:Decrypt` on the export key, only through S3 in this region (`kms:ViaService`): the
+  exports are SSE-KMS, and a reader without it gets AccessDenied on every object. A key the
+  stack creates keeps CDK's default key policy, which lets IAM policies of the account grant
+  its use; an imported key's policy must allow it too (see docs/snowflake.md).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra.config import PipelineConfig
+from infra.nag import ScopedPolicy
+from infra.storage import ExportStorage
+
+READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+
+
+class SnowflakeAccess(Construct):
+    """The read-only role for Snowflake's storage integration and its policy."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PipelineConfig,
+        storage: ExportStorage,
+        iam_user_arn: str,
+        external_id: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        prefixes = config.s3_prefixes
+        self.role = iam.Role(
+            self,
+            "Role",
+            # IAM role names are at most 64 characters; pipeline_name has at most 48
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+            role_name=config.snowflake_role_name,
+            description=f"{config.pipeline_name}: read by Snowflake's storage integration",
+            assumed_by=iam.ArnPrincipal(iam_user_arn),
+            external_ids=[external_id],
+        )
+        policy = ScopedPolicy(self, "ReadExports", self.role)
+        policy.allow(READ_ACTIONS, [storage.prefix_objects_arn(p) for p in prefixes])
+        policy.allow(
+            ["s3:ListBucket"],
+            [storage.bucket.bucket_arn],
+            conditions={
+                "StringLike": {"s3:prefix": [v for p in prefixes for v in (f"{p}/*", f"{p}/")]}
+            },
+        )
+        policy.allow(["s3:GetBucketLocation"], [storage.bucket.bucket_arn])
+        policy.allow(
+            ["kms:Decrypt"],
+            [storage.key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+        )
+        self.policy = policy.policy

@@ -1,0 +1,169 @@
+"""PublishManifest: tell downstream that the prefix holds a new, complete export.
+
+Runs once per successful, non-dry run, after the purge has finished (so the prefix holds only
+the new export folder) and before PruneSnapshots. It:
+
+1. reads the new export's ``export_info_<id>.json`` and every ``export_tables_info_*`` file
+   and lists every key of the export folder ``<s3_prefix>/<export_task_id>/``;
+2. builds the manifest (:func:`rds_s3_export.manifest.build_manifest`) and writes it to
+   ``<s3_prefix>/_manifest.json`` with one PutObject, SSE-KMS under the export key like the
+   export itself. It is the last object the run writes; a reader sees yesterday's manifest or
+   today's, never half of one, and it only ever names the new export folder, which the purge
+   never deletes;
+3. puts one event on the account's default EventBridge bus (see :data:`EVENT_SOURCE`,
+   :data:`EVENT_DETAIL_TYPE`), so a loader can start at once instead of on a fixed schedule.
+
+A dry run, a failed export or a refused purge never reach this step, so they leave the
+manifest as it was. Any failure here is ``PublishFailed`` (throttling is ``Throttled`` and is
+retried): the export is safe and complete, but downstream was not told. A retry writes the
+manifest again and may send the event twice; a consumer should use ``export_task_id`` to
+notice an export it has already loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from botocore.exceptions import ClientError
+
+from rds_s3_export import aws, clock, s3layout, settings
+from rds_s3_export.errors import PublishFailed
+from rds_s3_export.log import correlated, logger
+from rds_s3_export.manifest import ManifestTooLarge, build_manifest, dumps, manifest_key
+
+EVENT_SOURCE: Final = "rds-s3-export"
+"""The event's ``source``: the product's name, the same for every deployment. Which pipeline
+sent it is in ``detail.pipeline`` (the stack's ``pipeline_name``)."""
+EVENT_DETAIL_TYPE: Final = "RDS Export Ready"
+EVENT_BUS: Final = "default"
+
+# PutEvents takes entries of at most 256 KB (detail included):
+# https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html
+# The detail below is a few hundred bytes whatever the size of the export.
+
+
+def _read_json(s3: Any, bucket: str, key: str) -> Any:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as err:
+        aws.raise_as(err, PublishFailed, "s3:GetObject", f"s3://{bucket}/{key}")
+    try:
+        return json.loads(body)
+    except ValueError as err:
+        raise PublishFailed(f"s3://{bucket}/{key} is not valid JSON: no manifest written") from err
+
+
+def _list_folder(s3: Any, bucket: str, folder: str) -> list[str]:
+    keys: list[str] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+    except ClientError as err:
+        aws.raise_as(err, PublishFailed, "s3:ListObjectsV2", f"s3://{bucket}/{folder}")
+    return keys
+
+
+def manifest_of(event: dict[str, Any], bucket: str) -> dict[str, Any]:
+    """The manifest of this run's export, read from what RDS wrote in its folder."""
+    config, export, source = event["config"], event["export"], event["source"]
+    prefix = str(config["s3_prefix"]).strip("/")
+    task_id = str(export["export_task_id"])
+    s3 = aws.client("s3")
+    folder = s3layout.folder_prefix(prefix, task_id)
+    keys = _list_folder(s3, bucket, folder)
+    info_key = s3layout.export_info_key(prefix, task_id)
+    if info_key not in keys:
+        raise PublishFailed(f"s3://{bucket}/{info_key} is missing: no manifest written")
+    info = _read_json(s3, bucket, info_key)
+    tables: list[dict[str, Any]] = []
+    for key in sorted(
+        k for k in keys if k.startswith(s3layout.tables_info_prefix(prefix, task_id))
+    ):
+        document = _read_json(s3, bucket, key)
+        tables += document.get("perTableStatus", []) if isinstance(document, dict) else []
+    try:
+        return build_manifest(
+            bucket=bucket,
+            s3_prefix=prefix,
+            export_task_id=task_id,
+            export_info=info if isinstance(info, dict) else {},
+            tables_info=tables,
+            data_keys=keys,
+            database={"kind": config.get("database_kind"), "id": config.get("database_id")},
+            snapshot={
+                "id": source.get("snapshot_id"),
+                "arn": source.get("snapshot_arn"),
+                "time": info.get("snapshotTime") if isinstance(info, dict) else None,
+            },
+            execution=str((event.get("plan") or {}).get("execution_id", "")),
+            written_at=clock.isoformat(clock.now()),
+        )
+    except (ManifestTooLarge, ValueError) as err:
+        raise PublishFailed(
+            f"the manifest of s3://{bucket}/{folder} cannot be built: {err}"
+        ) from err
+
+
+def _write(bucket: str, key: str, body: bytes) -> None:
+    try:
+        aws.client("s3").put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=settings.export_kms_key_arn(),
+        )
+    except ClientError as err:
+        aws.raise_as(err, PublishFailed, "s3:PutObject", f"s3://{bucket}/{key}")
+
+
+def _send(detail: dict[str, Any]) -> str:
+    entry = {
+        "Source": EVENT_SOURCE,
+        "DetailType": EVENT_DETAIL_TYPE,
+        "Detail": json.dumps(detail, sort_keys=True),
+        "EventBusName": EVENT_BUS,
+    }
+    try:
+        response = aws.client("events").put_events(Entries=[entry])
+    except ClientError as err:
+        aws.raise_as(err, PublishFailed, "events:PutEvents", f"event bus {EVENT_BUS}")
+    (result,) = response.get("Entries") or [{}]
+    if response.get("FailedEntryCount") or not result.get("EventId"):
+        code, message = result.get("ErrorCode", "unknown"), result.get("ErrorMessage", "")
+        raise PublishFailed(
+            f"events:PutEvents on event bus {EVENT_BUS} refused the ready event: {code} "
+            f"{message} (the manifest {detail['manifest']} is written)"
+        )
+    return str(result["EventId"])
+
+
+def publish(event: dict[str, Any]) -> dict[str, Any]:
+    if event["config"].get("dry_run"):  # never reached from the state machine; a guard
+        raise PublishFailed("a dry run publishes nothing")
+    bucket = settings.export_bucket()
+    manifest = manifest_of(event, bucket)
+    body = dumps(manifest)
+    key = manifest_key(manifest["s3_prefix"])
+    uri = f"s3://{bucket}/{key}"
+    _write(bucket, key, body)
+    detail = {
+        "pipeline": event["config"].get("pipeline_name"),
+        "manifest": uri,
+        "export_task_id": manifest["export_task_id"],
+        "s3_uri": manifest["s3_uri"],
+        "database": manifest["database"],
+        "snapshot_id": manifest["snapshot"]["id"],
+        "execution": manifest["execution"],
+        "tables": len(manifest["tables"]),
+    }
+    event_id = _send(detail)
+    logger.info("manifest published", extra={"manifest": uri, "event_id": event_id})
+    return {"uri": uri, "tables": len(manifest["tables"]), "bytes": len(body), "event_id": event_id}
+
+
+@correlated
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return publish(event)
