@@ -25,7 +25,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
-from moto.rds.models import rds_backends
+from moto.rds.models import ExportTask, rds_backends
 
 from rds_s3_export import aws as handler_aws
 from rds_s3_export import clock as handler_clock
@@ -246,6 +246,34 @@ class Sandbox:
             snap = backend.create_db_snapshot(database, ident, snapshot_type="automated")
         snap.created = taken
         snap.status = status
+        return ident
+
+    def seed_previous_export(
+        self, database: str, seconds: float, s3_prefix: str | None = None, days_ago: float = 1.0
+    ) -> str:
+        """A COMPLETE export task of `database` into `s3_prefix` that took `seconds`, finished
+        `days_ago` days ago: the history DescribeExportTasks shows a second night (its files
+        are gone, as the purge would have removed them). Returns its identifier."""
+        backend = rds_backends[ACCOUNT][REGION]
+        prefix = s3_prefix or str(self.settings.defaults["s3_prefix"])
+        snapshot_id = self.add_automated_snapshot(database, age_hours=24 * days_ago + 1)
+        snapshot = backend.database_snapshots[snapshot_id]
+        ident = f"previous-{database}-{len(backend.export_tasks)}"
+        task: Any = ExportTask(
+            backend,
+            snapshot,
+            {
+                "export_task_identifier": ident,
+                "source_arn": snapshot.db_snapshot_arn,
+                "s3_bucket_name": self.settings.bucket,
+                "s3_prefix": prefix,
+                "iam_role_arn": self.role_arn,
+            },
+        )
+        end = (self.clock.now() - timedelta(days=days_ago)).replace(tzinfo=None)
+        task.status, task.percent_progress = "COMPLETE", 100
+        task.task_start_time, task.task_end_time = end - timedelta(seconds=seconds), end
+        backend.export_tasks[ident] = task
         return ident
 
     # --- running -------------------------------------------------------------------------
