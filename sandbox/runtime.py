@@ -47,6 +47,9 @@ FAKE_ENV = {
     # never read the user's files: no profile, no real credentials
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    # moto builds ~1,300 sample AMIs (and their volumes and snapshots) into every fresh EC2
+    # backend, about a second of CPU a sandbox; nothing here uses EC2
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
 
 
@@ -303,8 +306,8 @@ class Sandbox:
         # with the execution's own thread, so it is read live only when someone prints it.
         interval = 0.2 if on_state is not None else 0.02
         while True:
-            desc = sfn.describe_execution(executionArn=arn)
-            finished = desc["status"] != "RUNNING"
+            # the cheap look at the status; the API's full answer only once it has ended
+            finished = seams.execution_status(ACCOUNT, REGION, arn) != "RUNNING"
             if on_state is not None or finished:
                 history = _history(sfn, arn)
                 for event in history[seen:]:
@@ -315,6 +318,7 @@ class Sandbox:
                             on_state(record, event)
                 seen = len(history)
             if finished:
+                desc = sfn.describe_execution(executionArn=arn)
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {arn} still RUNNING after {timeout} s")
