@@ -265,6 +265,7 @@ class PipelineFunctions(Construct):
         policy.allow(["states:ListExecutions"], [state_machine_arn(self, self._config)])
         policy.allow(["states:DescribeExecution"], [executions_arn(self, self._config)])
         self._list_prefixes(policy)  # the dry run reports what is under the prefix
+        self._describe_export_tasks(policy)  # last night's export duration: the polling prior
 
     def _allow_create_snapshot(self, policy: ScopedPolicy) -> None:
         for kind, action in (

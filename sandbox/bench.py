@@ -1,23 +1,51 @@
-"""`make bench`: polling and purge figures, measured in the sandbox, printed (never asserted).
+"""`make bench`: polling, purge and cost figures, measured in the sandbox, printed (never asserted).
 
-* Polls made for a simulated 20-minute snapshot and a 90-minute export with the default poll
-  bounds (30 s to 300 s), how late the state machine noticed completion, and the state
-  transitions that cost, against a fixed 30-second poll as the baseline.
-* Purge of an old export of N objects: pages (Lambda invocations) and real seconds.
+Everything counted here comes from what the sandbox really did: state transitions and events
+from the execution's history (`RunResult.history`), S3 and RDS calls counted at botocore as
+the handlers make them, lateness from the simulated clock.
+
+1. Polling, a 20-minute snapshot and a 90-minute export (10 minutes of it STARTING), with the
+   default poll bounds (30 s to 300 s), for four progress curves (linear, none until done,
+   slow first, fast first), each repeated with the completion shifted by OFFSETS:
+   * first night: a database without history (no prior);
+   * following nights: the same database night after night, each night's durations shifted,
+     the prior being the previous night's (found by ValidateInput as in AWS).
+2. The purge phase alone: old exports of 1,000, 10,000 and 100,000 objects beside a new export
+   of 10,000 objects. The objects are written straight into moto's S3 backend (a put_object
+   through the API costs ~1 ms each); the purge itself runs through the real handlers.
+3. The cost of one run in dollars, against one Lambda that sleeps between looks.
+
+`python -m sandbox.bench --quick` runs fewer cases.
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
-import time
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.rds_sim import Timing
-from sandbox.runtime import RunResult, Sandbox, Settings
+from moto.s3.models import s3_backends
 
-PREFIX = "exports/mydb"
-# each poll is three state transitions: Wait, the Check task, the Choice
-TRANSITIONS_PER_POLL = 3
+from sandbox import faults
+from sandbox.rds_sim import PROGRESS_CURVES, Timing
+from sandbox.runtime import ACCOUNT, RunResult, Sandbox, Settings
+
+SNAPSHOT_S, STARTING_S, EXPORT_S = 20 * 60, 10 * 60, 90 * 60
+OFFSETS = (-90, -30, 0, 45, 120)  # seconds the night's completion is shifted by
+# https://aws.amazon.com/step-functions/pricing/ : Standard workflows, per state transition
+PRICE_TRANSITION = 0.025 / 1000
+# https://aws.amazon.com/lambda/pricing/ : arm64, per GB-second, and per request
+PRICE_GB_SECOND = 0.0000133334
+PRICE_REQUEST = 0.20 / 1_000_000
+MEMORY_MB = 256  # infra/functions.py MEMORY_MB
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html : a Standard
+# execution's history holds at most 25,000 events
+HISTORY_QUOTA = 25_000
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html : 900 s at most
+LAMBDA_TIMEOUT_S = 900
 
 
 def _succeeded(result: RunResult) -> dict[str, Any]:
@@ -26,76 +54,235 @@ def _succeeded(result: RunResult) -> dict[str, Any]:
     return result.output
 
 
-def polling(snapshot_s: int, export_s: int, settings: Settings) -> dict[str, float]:
-    starting = 10 * 60
-    timing = Timing(
-        snapshot_seconds=snapshot_s,
-        export_starting_seconds=starting,
-        export_running_seconds=export_s - starting,
+def transitions(history: list[dict[str, Any]]) -> int:
+    """State transitions billed: one per state entered."""
+    return sum(1 for e in history if str(e["type"]).endswith("StateEntered"))
+
+
+class CallCounter:
+    """Counts the AWS calls the handlers make (botocore's before-send, beside the faults),
+    by the step running in the calling thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._step = threading.local()
+        self.calls: Counter[tuple[str, str]] = Counter()  # (step, service) -> calls
+        self.counts: dict[str, int] = {}  # the InvocationLog interface
+
+    # the InvocationLog interface: called in the execution's thread before each handler
+    def record(self, module: str) -> None:
+        self._step.name = module
+
+    # the FaultInjector interface
+    def before_send(self, request: Any, event_name: str, **kwargs: Any) -> None:
+        step = getattr(self._step, "name", None)
+        if step is not None:
+            service = event_name.split(".")[1]
+            with self._lock:
+                self.calls[(step, service)] += 1
+
+
+@dataclass
+class Night:
+    late_snapshot: float
+    late_export: float
+    describes: int
+    transitions: int
+    events: int
+    invocations: int
+    task_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def late(self) -> float:
+        return max(self.late_snapshot, self.late_export)
+
+
+def _night(sb: Sandbox, database: str, offset: int, curve: str) -> Night:
+    sb.rds.timing = Timing(
+        snapshot_seconds=SNAPSHOT_S + offset,
+        export_starting_seconds=STARTING_S,
+        export_running_seconds=EXPORT_S - STARTING_S + offset,
+        progress_curve=curve,
     )
-    with Sandbox(settings, timing) as sb:
-        sb.add_instance("mydb")
-        result = sb.run({})
-        out = _succeeded(result)
+    result = sb.run({"db_instance_identifier": database, "s3_prefix": f"exports/{database}"})
+    out = _succeeded(result)
+    sb.clock.advance(24 * 3600)
     phases, polls = out["phases_seconds"], out["polls"]
-    return {
-        "snapshot_polls": polls["snapshot"],
-        "snapshot_late_s": phases["snapshot"] - snapshot_s,
-        "export_polls": polls["export"],
-        "export_late_s": phases["export"] - export_s,
-    }
-
-
-def purge(objects: int) -> tuple[int, float]:
-    with Sandbox(timing=Timing(60, 60, 60)) as sb:
-        sb.add_instance("mydb")
-        s3, bucket = sb.client("s3"), sb.settings.bucket
-        old = "mysnapshot-2020-01-01-00-00-abcdef"
-        s3.put_object(Bucket=bucket, Key=f"{PREFIX}/{old}/export_info_{old}.json", Body=b"{}")
-        for i in range(objects - 1):
-            s3.put_object(Bucket=bucket, Key=f"{PREFIX}/{old}/t/1/part-{i:06d}.parquet", Body=b"")
-        t0 = time.perf_counter()
-        result = sb.run({})
-        seconds = time.perf_counter() - t0
-        out = _succeeded(result)
-        if out["purge"]["objects_deleted"] != objects:
-            raise RuntimeError(f"purged {out['purge']['objects_deleted']} of {objects} objects")
-        return int(out["purge"]["pages"]), seconds
-
-
-def main() -> int:
-    snapshot_s, export_s = 20 * 60, 90 * 60
-    print(f"polling: simulated {snapshot_s // 60}-minute snapshot, {export_s // 60}-minute export")
-    header = ("poll bounds", "snap polls", "late", "exp polls", "late", "transitions")
-    print(f"{header[0]:<20}" + "".join(f"{h:>12}" for h in header[1:]))
-    rows = [
-        ("30..300 s (default)", Settings(poll_min_seconds=30, poll_max_seconds=300)),
-        ("fixed 30 s", Settings(poll_min_seconds=30, poll_max_seconds=30)),
-        ("fixed 300 s", Settings(poll_min_seconds=300, poll_max_seconds=300)),
-    ]
-    results = {}
-    for label, settings in rows:
-        r = polling(snapshot_s, export_s, settings)
-        results[label] = r
-        transitions = (r["snapshot_polls"] + r["export_polls"]) * TRANSITIONS_PER_POLL
-        print(
-            f"{label:<18}{r['snapshot_polls']:>11.0f}{r['snapshot_late_s']:>10.0f}s"
-            f"{r['export_polls']:>11.0f}{r['export_late_s']:>10.0f}s{transitions:>11.0f}"
-        )
-    default, fixed = results["30..300 s (default)"], results["fixed 30 s"]
-    ratio = (default["snapshot_polls"] + default["export_polls"]) / (
-        fixed["snapshot_polls"] + fixed["export_polls"]
+    task_ms: dict[str, float] = {}
+    for record in result.states:
+        if record.type == "Task":
+            task_ms[record.name] = task_ms.get(record.name, 0.0) + record.real_ms
+    return Night(
+        late_snapshot=phases["snapshot"] - (SNAPSHOT_S + offset),
+        late_export=phases["export"] - (EXPORT_S + offset),
+        describes=polls["snapshot"] + polls["export"],
+        transitions=transitions(result.history),
+        events=len(result.history),
+        invocations=sum(1 for e in result.history if e["type"] == "TaskScheduled"),
+        task_ms=task_ms,
     )
-    print(f"default bounds poll {ratio:.2f}x as often as a fixed 30 s poll")
-    print("(fixed 300 s is 0 s late only because 20 and 90 minutes are multiples of 300 s;")
-    print(" in general it notices completion up to 300 s late)")
 
-    print("\npurge of one old export folder (one Lambda invocation per page of 1,000 keys):")
-    for objects in (2_500, 10_000):
-        pages, seconds = purge(objects)
-        print(f"  {objects:>6} objects: {pages} pages; whole run {seconds:.1f} s real (sandbox)")
+
+def polling(curve: str, offsets: tuple[int, ...]) -> tuple[list[Night], list[Night]]:
+    first: list[Night] = []
+    later: list[Night] = []
+    with Sandbox(Settings(), Timing(progress_curve=curve)) as sb:
+        for i, offset in enumerate(offsets):
+            sb.add_instance(f"first{i}")
+            first.append(_night(sb, f"first{i}", offset, curve))
+        sb.add_instance("nightly")
+        _night(sb, "nightly", 0, curve)  # the night that gives the first prior
+        for offset in offsets:
+            later.append(_night(sb, "nightly", offset, curve))
+    return first, later
+
+
+def _row(label: str, nights: list[Night]) -> str:
+    lates = [n.late for n in nights]
+    return (
+        f"  {label:<26}{statistics.median(lates):>7.0f}{max(lates):>7.0f}"
+        f"{min(n.describes for n in nights):>7}-{max(n.describes for n in nights):<4}"
+        f"{statistics.median(n.transitions for n in nights):>8.0f}"
+        f"{statistics.median(n.events for n in nights):>8.0f}"
+    )
+
+
+def _put_many(bucket: str, prefix: str, count: int) -> None:
+    """`count` empty objects under `prefix`, straight into moto's S3 backend."""
+    backend = s3_backends[ACCOUNT]["aws"]
+    for i in range(count):
+        backend.put_object(bucket, f"{prefix}/t/1/part-{i:06d}.parquet", b"")
+
+
+@dataclass
+class Purge:
+    invocations: int
+    s3_calls: int
+    rds_calls: int
+    events: int
+    transitions: int
+    deleted: int
+
+
+def purge(old_objects: int, new_objects: int) -> Purge:
+    counter = CallCounter()
+    sb = Sandbox(timing=Timing(60, 60, 60))
+    sb.invocations = counter  # type: ignore[assignment]
+    with sb:
+        faults.install(counter)  # type: ignore[arg-type]
+        try:
+            sb.add_instance("mydb")
+            bucket, prefix = sb.settings.bucket, "exports/mydb"
+            old = "mysnapshot-2020-01-01-00-00-abcdef"
+            s3 = sb.client("s3")
+            s3.put_object(Bucket=bucket, Key=f"{prefix}/{old}/export_info_{old}.json", Body=b"{}")
+            _put_many(bucket, f"{prefix}/{old}", old_objects - 1)
+            sb.rds.extra_export_objects = new_objects
+            result = sb.wait(sb.start({}), timeout=1800)  # 100,000 keys take a while in moto
+        finally:
+            faults.uninstall(counter)  # type: ignore[arg-type]
+    out = _succeeded(result)
+    # the purge loop's events: from its first state entered to the state after it
+    events = result.history
+    start = next(
+        i
+        for i, e in enumerate(events)
+        if e.get("stateEnteredEventDetails", {}).get("name") == "PurgePrefix"
+    )
+    end = next(
+        i
+        for i, e in enumerate(events)
+        if e.get("stateEnteredEventDetails", {}).get("name") == "PruneSnapshots"
+    )
+    return Purge(
+        invocations=int(out["purge"]["pages"]),
+        s3_calls=counter.calls[("purge_prefix", "s3")],
+        rds_calls=counter.calls[("purge_prefix", "rds")],
+        events=end - start,
+        transitions=transitions(events[start:end]),
+        deleted=int(out["purge"]["objects_deleted"]),
+    )
+
+
+def cost(night: Night, requests: int) -> tuple[float, float, float]:
+    gb_s = sum(night.task_ms.values()) / 1000 * MEMORY_MB / 1024
+    return (
+        night.transitions * PRICE_TRANSITION,
+        gb_s * PRICE_GB_SECOND,
+        requests * PRICE_REQUEST,
+    )
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    offsets = OFFSETS[:2] if quick else OFFSETS
+    curves = PROGRESS_CURVES[:2] if quick else PROGRESS_CURVES
+    print(
+        f"polling: {SNAPSHOT_S // 60}-minute snapshot, {EXPORT_S // 60}-minute export "
+        f"({STARTING_S // 60} of them STARTING), poll bounds 30..300 s, completion shifted by "
+        f"{', '.join(f'{o:+d}' for o in offsets)} s"
+    )
+    print(f"  {'':<26}{'late s':>14}{'describes':>12}{'transit.':>8}{'events':>8}")
+    print(f"  {'curve, night':<26}{'median':>7}{'max':>7}{'min-max':>12}{'median':>8}{'median':>8}")
+    linear_later: list[Night] = []
+    for curve in curves:
+        first, later = polling(curve, offsets)
+        print(_row(f"{curve}, first night", first))
+        print(_row(f"{curve}, nights after", later))
+        if curve == "linear":
+            linear_later = later
+    print(
+        "  (first night: no prior, a new database each offset; nights after: one database\n"
+        "   night after night, each night's prior the one before, shifted by the offsets)"
+    )
+
+    print("\npurge phase alone, beside a new export of 10,000 objects (one call per 1,000 keys):")
+    print(f"  {'old objects':>12}{'calls':>7}{'S3':>6}{'RDS':>6}{'events':>8}{'transit.':>9}")
+    sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)
+    measured = []
+    for size in sizes:
+        p = purge(size, 10_000)
+        if p.deleted != size:
+            raise RuntimeError(f"purged {p.deleted} of {size} objects")
+        measured.append(p)
+        print(
+            f"  {size:>12,}{p.invocations:>7}{p.s3_calls:>6}{p.rds_calls:>6}{p.events:>8}"
+            f"{p.transitions:>9}"
+        )
+    big = measured[-1]
+    per_call = big.events / big.invocations
+    # the events of the rest of a run: the most a measured 110-minute night took
+    other = max((n.events for n in linear_later), default=400)
+    calls = (HISTORY_QUOTA - other) / per_call
+    print(
+        f"  {per_call:.1f} history events per purge call; Standard's {HISTORY_QUOTA:,}-event "
+        f"history quota less ~{other} for the rest of the run leaves room for {calls:,.0f} "
+        f"calls: about {calls * 1000 - 10_000:,.0f} old objects (new export's 10,000 keys "
+        "are listed too) in one run"
+    )
+
+    if linear_later:
+        night = linear_later[len(linear_later) // 2]
+        requests = night.invocations
+        sfn, lam, req = cost(night, requests)
+        total_s = SNAPSHOT_S + EXPORT_S
+        sleeper_gb_s = total_s * MEMORY_MB / 1024
+        hops = -(-total_s // LAMBDA_TIMEOUT_S)
+        print(
+            f"\ncost of one run (linear, a night with a prior): {night.transitions} transitions "
+            f"${sfn:.5f} + Lambda {sum(night.task_ms.values()) / 1000:.1f} s at {MEMORY_MB} MB "
+            f"(sandbox-measured task time, moto overhead included) ${lam:.5f} + {requests} "
+            f"requests ${req:.6f} = ${sfn + lam + req:.5f}"
+        )
+        print(
+            f"one Lambda sleeping 20 s between looks for the same {total_s // 60} minutes: "
+            f"billed for the whole wait, {sleeper_gb_s:,.0f} GB-s = "
+            f"${sleeper_gb_s * PRICE_GB_SECOND:.5f}, and it cannot live past "
+            f"{LAMBDA_TIMEOUT_S} s: it had to re-invoke itself (its state in the event) "
+            f"at least {hops} times, with every hop a place to lose the run"
+        )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

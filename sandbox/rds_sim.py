@@ -31,18 +31,48 @@ from unittest import mock
 
 from moto.rds.exceptions import RDSClientError
 from moto.rds.models import DBClusterSnapshot, DBSnapshot, RDSBackend
+from moto.s3.models import s3_backends
 
 from sandbox import export_files
 from sandbox.clock import SimClock
 
+PROGRESS_CURVES = ("linear", "none-until-done", "slow-first", "fast-first")
+
+
+def progress_percent(curve: str, fraction: float) -> int:
+    """RDS's whole-number PercentProgress after `fraction` (0..1) of the work's time.
+
+    `linear` grows evenly; `none-until-done` stays 0 until the end (as some exports report);
+    `slow-first` grows as the square of the time (a slow start, a fast end) and `fast-first`
+    as its square root (most of the percentage early, a long tail)."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    if curve == "linear":
+        share = fraction
+    elif curve == "none-until-done":
+        share = 0.0
+    elif curve == "slow-first":
+        share = fraction**2
+    elif curve == "fast-first":
+        share = fraction**0.5
+    else:
+        raise ValueError(f"unknown progress curve {curve!r}; expected one of {PROGRESS_CURVES}")
+    return int(100 * share)
+
 
 @dataclass
 class Timing:
-    """Simulated durations, in seconds."""
+    """Simulated durations, in seconds, and the shape of the reported progress."""
 
     snapshot_seconds: float = 600.0
     export_starting_seconds: float = 300.0
     export_running_seconds: float = 1200.0
+    progress_curve: str = "linear"  # one of PROGRESS_CURVES, for snapshots and exports
+
+    def __post_init__(self) -> None:
+        progress_percent(self.progress_curve, 0.0)  # refuses an unknown curve at once
+
+
+ACCOUNT = "123456789012"  # moto's default account, as in sandbox.runtime
 
 
 @dataclass
@@ -101,6 +131,9 @@ class RdsSimulation:
         self._snapshot_outcomes: deque[str] = deque()
         self._export_outcomes: deque[ExportOutcome] = deque()
         self.quota_refusals = 0
+        # a COMPLETE export also writes this many empty data files (a large export, for the
+        # bench), straight into moto's S3 backend: through the API they cost ~1 ms each
+        self.extra_export_objects = 0
 
     # --- what tests and the demo inject ------------------------------------------------
     def fail_next_snapshot(self, status: str = "failed") -> None:
@@ -146,7 +179,11 @@ class RdsSimulation:
             )
         else:
             snapshot.status = "creating"
-            snapshot.percent_progress = int(100 * elapsed / sim.duration) if sim.duration else 0
+            snapshot.percent_progress = (
+                progress_percent(self.timing.progress_curve, elapsed / sim.duration)
+                if sim.duration
+                else 0
+            )
 
     def _register_snapshot(self, kind: str, snapshot: Any, ident: str) -> None:
         outcome = self._snapshot_outcomes.popleft() if self._snapshot_outcomes else "available"
@@ -172,7 +209,9 @@ class RdsSimulation:
             return
         if elapsed < sim.starting + sim.running:
             task.status = "IN_PROGRESS"
-            task.percent_progress = int(100 * (elapsed - sim.starting) / sim.running)
+            task.percent_progress = progress_percent(
+                self.timing.progress_curve, (elapsed - sim.starting) / sim.running
+            )
             return
         self._finish_export(task, sim)
 
@@ -194,6 +233,10 @@ class RdsSimulation:
                 task_start_time=sim.start,
                 task_end_time=sim.end,
             )
+            backend = s3_backends[ACCOUNT]["aws"]
+            for i in range(self.extra_export_objects):
+                key = f"{sim.prefix}/{ident}/shop/public.bulk/1/part-{i:06d}.gz.parquet"
+                backend.put_object(sim.bucket, key, b"")
             task.total_extracted_data_in_gb = max(1, result.data_bytes // 2**30)
             task.percent_progress = 100
         else:

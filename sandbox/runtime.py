@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
-from moto.rds.models import rds_backends
+from moto.rds.models import ExportTask, rds_backends
 from moto.stepfunctions.parser import models as sfn_parser_models
 
 from infra.config import PipelineConfig, load_config
@@ -52,6 +52,9 @@ FAKE_ENV = {
     # never read the user's files: no profile, no real credentials
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    # moto builds ~1,300 sample AMIs (and their volumes and snapshots) into every fresh EC2
+    # backend, about a second of CPU a sandbox; nothing here uses EC2
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
 
 
@@ -314,6 +317,34 @@ class Sandbox:
         snap.status = status
         return ident
 
+    def seed_previous_export(
+        self, database: str, seconds: float, s3_prefix: str | None = None, days_ago: float = 1.0
+    ) -> str:
+        """A COMPLETE export task of `database` into `s3_prefix` that took `seconds`, finished
+        `days_ago` days ago: the history DescribeExportTasks shows a second night (its files
+        are gone, as the purge would have removed them). Returns its identifier."""
+        backend = rds_backends[ACCOUNT][REGION]
+        prefix = s3_prefix or str(self.settings.defaults["s3_prefix"])
+        snapshot_id = self.add_automated_snapshot(database, age_hours=24 * days_ago + 1)
+        snapshot = backend.database_snapshots[snapshot_id]
+        ident = f"previous-{database}-{len(backend.export_tasks)}"
+        task: Any = ExportTask(
+            backend,
+            snapshot,
+            {
+                "export_task_identifier": ident,
+                "source_arn": snapshot.db_snapshot_arn,
+                "s3_bucket_name": self.settings.bucket,
+                "s3_prefix": prefix,
+                "iam_role_arn": self.role_arn,
+            },
+        )
+        end = (self.clock.now() - timedelta(days=days_ago)).replace(tzinfo=None)
+        task.status, task.percent_progress = "COMPLETE", 100
+        task.task_start_time, task.task_end_time = end - timedelta(seconds=seconds), end
+        backend.export_tasks[ident] = task
+        return ident
+
     # --- running -------------------------------------------------------------------------
     def start(self, execution_input: dict[str, Any] | str, name: str | None = None) -> str:
         body = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
@@ -341,8 +372,8 @@ class Sandbox:
         # with the execution's own thread, so it is read live only when someone prints it.
         interval = 0.2 if on_state is not None else 0.02
         while True:
-            desc = sfn.describe_execution(executionArn=arn)
-            finished = desc["status"] != "RUNNING"
+            # the cheap look at the status; the API's full answer only once it has ended
+            finished = seams.execution_status(ACCOUNT, REGION, arn) != "RUNNING"
             if on_state is not None or finished:
                 history = _history(sfn, arn)
                 for event in history[seen:]:
@@ -353,6 +384,7 @@ class Sandbox:
                             on_state(record, event)
                 seen = len(history)
             if finished:
+                desc = sfn.describe_execution(executionArn=arn)
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {arn} still RUNNING after {timeout} s")

@@ -1,4 +1,4 @@
-"""The three places where the sandbox reaches into moto's internals. Keep them here, only here.
+"""The places where the sandbox reaches into moto's internals. Keep them here, only here.
 
 1. `LambdaFunction._invoke_lambda` (private): moto runs Lambda functions in Docker, which these
    machines do not have. The replacement imports the project's handler module named by the
@@ -8,6 +8,13 @@
    simulated clock instead of sleeping.
 3. `retrier_decl.time` (Step Functions interpreter): a Retry back-off advances the simulated
    clock instead of `time.sleep`.
+4. `AmazonStateLanguageParser.parse` (Step Functions interpreter): moto parses the definition
+   with ANTLR at CreateStateMachine, at every execution and for every DescribeExecution's
+   variable references; the same 27 KB file, a quarter of the test suite's CPU. The parsed
+   program and tree are only read afterwards, so they are kept per definition text.
+5. `execution_status` (read only): the status of an execution straight from moto's Step
+   Functions backend, so that waiting for a run does not serialise DescribeExecution responses
+   in a busy loop beside the execution's own thread.
 
 moto is pinned in pyproject.toml; tests/sandbox/test_seams.py fails loudly if an upgrade
 moves any of these.
@@ -28,6 +35,8 @@ from typing import Any
 from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from sandbox.clock import SimClock
 
@@ -100,6 +109,37 @@ def invoke_in_process(
     return json.dumps(result), False, ""
 
 
+# definition text -> (program, tree): what AmazonStateLanguageParser.parse returned for it
+_PARSED: dict[str, Any] = {}
+_PARSED_LOCK = threading.Lock()
+_PARSED_LIMIT = 16  # a handful of definitions (tests change the ASL now and then)
+_original_parse = AmazonStateLanguageParser.parse
+
+
+def parse_once(definition: str) -> Any:
+    """`AmazonStateLanguageParser.parse`, memoised by the definition's text. A definition that
+    fails to parse raises every time, as before (failures are not kept)."""
+    with _PARSED_LOCK:
+        found = _PARSED.get(definition)
+    if found is not None:
+        return found
+    parsed = _original_parse(definition)
+    with _PARSED_LOCK:
+        if len(_PARSED) >= _PARSED_LIMIT:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[definition] = parsed
+    return parsed
+
+
+def execution_status(account: str, region: str, arn: str) -> str:
+    """RUNNING, SUCCEEDED, FAILED, ... of an execution, read from moto's backend directly."""
+    execution = stepfunctions_parser_backends[account][region].describe_execution(arn)
+    status = str(execution.status)
+    if status == "SUCCEEDED" and execution.output is None:
+        return "RUNNING"  # moto sets the status a moment before the output: not ended yet
+    return status
+
+
 @contextmanager
 def installed(
     clock: SimClock,
@@ -107,7 +147,7 @@ def installed(
     log: InvocationLog | None = None,
     after: BeforeInvoke | None = None,
 ) -> Iterator[None]:
-    """Install the three seams for the duration of the block."""
+    """Install the seams for the duration of the block."""
     original_invoke = LambdaFunction._invoke_lambda
     original_wait = wait_function.WaitFunction._wait_interval
     original_time = getattr(retrier_decl, "time")  # noqa: B009 - not re-exported by moto
@@ -121,9 +161,11 @@ def installed(
     LambdaFunction._invoke_lambda = _invoke  # type: ignore[method-assign]
     wait_function.WaitFunction._wait_interval = _wait  # type: ignore[method-assign]
     setattr(retrier_decl, "time", SimpleNamespace(sleep=clock.advance, time=original_time.time))  # noqa: B010
+    AmazonStateLanguageParser.parse = staticmethod(parse_once)  # type: ignore[method-assign]
     try:
         yield
     finally:
+        AmazonStateLanguageParser.parse = staticmethod(_original_parse)  # type: ignore[method-assign]
         LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
         wait_function.WaitFunction._wait_interval = original_wait  # type: ignore[method-assign]
         setattr(retrier_decl, "time", original_time)  # noqa: B010

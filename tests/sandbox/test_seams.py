@@ -93,3 +93,40 @@ def test_placeholder_names_map_to_handler_modules(placeholder: str, module: str)
 def test_the_sandbox_sets_exactly_the_settings_the_validate_function_reads() -> None:
     env = Settings().environment("role-arn", "key-arn")
     assert set(json.loads(env["PIPELINE_SETTINGS"])) == SETTING_KEYS
+
+
+def test_the_parse_seam_is_where_moto_parses_definitions() -> None:
+    # moto reaches the parser through the class attribute at CreateStateMachine, at each
+    # execution and for DescribeExecution; the seam replaces exactly that attribute
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.static_analyser import static_analyser
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    for module in (execution_worker, static_analyser):
+        assert "AmazonStateLanguageParser.parse(" in inspect.getsource(module), module.__name__
+    params = list(inspect.signature(AmazonStateLanguageParser.parse).parameters)
+    assert params == ["definition"], f"AmazonStateLanguageParser.parse changed: {params}"
+    original = AmazonStateLanguageParser.parse
+    with seams.installed(SimClock()):
+        assert AmazonStateLanguageParser.parse is seams.parse_once
+    assert AmazonStateLanguageParser.parse is original
+
+
+def test_a_definition_is_parsed_once_and_a_bad_one_still_fails() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import ASLParserException
+
+    definition = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}})
+    with seams.installed(SimClock()):
+        first = seams.parse_once(definition)
+        assert seams.parse_once(definition) is first
+        for _ in range(2):  # a failure is not remembered as a result
+            with pytest.raises(ASLParserException):
+                seams.parse_once('{"StartAt": "A", "States": {"A": {"Type": "Nope"}}}')
+
+
+def test_the_status_seam_reads_the_execution_backend(sandbox: Sandbox) -> None:
+    from sandbox.runtime import ACCOUNT, REGION
+
+    arn = sandbox.start({})
+    result = sandbox.wait(arn)
+    assert seams.execution_status(ACCOUNT, REGION, arn) == result.status == "SUCCEEDED"

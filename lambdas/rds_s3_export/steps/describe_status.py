@@ -78,6 +78,9 @@ def look(event: dict[str, Any]) -> dict[str, Any]:
             "or look at the task in the RDS console"
         )
     poll = event["poll"]
+    # the previous run's duration, if ValidateInput found one (see polling.expected_durations)
+    priors = poll.get("expected_seconds") or {}
+    expected = priors.get("export" if kind == "export-task" else "snapshot")
     wait = polling.next_wait(
         polls=polls,
         progress=progress,
@@ -86,6 +89,7 @@ def look(event: dict[str, Any]) -> dict[str, Any]:
         max_seconds=int(poll["max_seconds"]),
         now=now,
         deadline=event["deadline"],
+        expected_seconds=int(expected) if isinstance(expected, int | float) else None,
     )
     return status.result(
         state=state,

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_s3_export import aws, clock, naming, settings
+from rds_s3_export import aws, clock, naming, polling, settings
 from rds_s3_export.errors import AlreadyRunning, InvalidInput, SourceNotFound
 from rds_s3_export.inputs import Config, build_config
 from rds_s3_export.log import bind, correlated, logger
@@ -143,9 +143,18 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
     check_database(config)
     check_bucket_exists(config)  # before a snapshot is made, not hours later at the export
     check_not_running(config, execution)
-    logger.info("validated", extra={"config": config.as_dict(), "plan": plan})
+    validated = config.as_dict()
+    # the polling loops' prior: how long this database's snapshot and export took last time
+    validated["poll"]["expected_seconds"] = polling.expected_durations(
+        state_machine=execution.get("state_machine"),
+        execution_id=execution["id"],
+        database_id=config.database_id,
+        bucket=settings.export_bucket(),
+        s3_prefix=config.s3_prefix,
+    )
+    logger.info("validated", extra={"config": validated, "plan": plan})
     return {
-        "config": config.as_dict(),
+        "config": validated,
         "plan": plan,
         "purge": {"cursor": "", "pages": 0, "objects_deleted": 0, "folders": [], "warnings": []},
         # the start state of DiscardFailedExport's loop (used only if the export fails)
