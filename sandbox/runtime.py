@@ -30,7 +30,7 @@ from moto.rds.models import rds_backends
 from rds_s3_export import aws as handler_aws
 from rds_s3_export import clock as handler_clock
 from rds_s3_export.inputs import SETTING_KEYS
-from sandbox import faults, seams
+from sandbox import faults, iam_replay, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
 
@@ -119,8 +119,16 @@ class RunResult:
 class Sandbox:
     """`with Sandbox() as sb: sb.run({})` — see the module docstring."""
 
-    def __init__(self, settings: Settings | None = None, timing: Timing | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        timing: Timing | None = None,
+        record_iam: bool = False,
+    ) -> None:
         self.settings = settings or Settings()
+        self._record_iam = record_iam
+        # the IAM requests of every AWS call (see sandbox/iam_replay.py), when record_iam is set
+        self.iam: iam_replay.Recorder | None = None
         self.clock = SimClock()
         self.faults = faults.FaultInjector()
         self.invocations = seams.InvocationLog()
@@ -129,6 +137,7 @@ class Sandbox:
         self.state_machine_arn = ""
         self.role_arn = ""
         self.key_arn = ""
+        self.function_arns: dict[str, str] = {}  # step module -> its function's ARN
 
     # --- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -156,6 +165,9 @@ class Sandbox:
         self._stack.enter_context(self.rds.installed())
         self._install_clock()
         self._provision()
+        if self._record_iam:  # before any handler makes its clients
+            env = iam_replay.Env(ACCOUNT, REGION, self.settings.bucket, self.key_arn)
+            self.iam = self._stack.enter_context(iam_replay.Recorder(env).installed())
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
@@ -203,6 +215,7 @@ class Sandbox:
                 Code={"ZipFile": b"in-process"},
             )["FunctionArn"]
             substitutions[placeholder] = arn
+            self.function_arns[module] = arn
         definition = PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], asl)
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name=self.settings.pipeline_name, definition=definition, roleArn=self.role_arn
@@ -251,6 +264,8 @@ class Sandbox:
     # --- running -------------------------------------------------------------------------
     def start(self, execution_input: dict[str, Any] | str, name: str | None = None) -> str:
         body = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
+        if self.iam is not None:  # as the schedule (or a person with that role) would start it
+            self.iam.add(iam_replay.scheduler_requests(self.state_machine_arn))
         return str(
             self.client("stepfunctions").start_execution(
                 stateMachineArn=self.state_machine_arn,
@@ -292,6 +307,8 @@ class Sandbox:
                 raise TimeoutError(f"execution {arn} still RUNNING after {timeout} s")
             time.sleep(interval)
         output = json.loads(desc["output"]) if desc.get("output") else None
+        if self.iam is not None:
+            self.iam.add(iam_replay.state_machine_requests(history))
         return RunResult(
             name=desc["name"],
             arn=arn,
