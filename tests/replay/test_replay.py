@@ -88,8 +88,16 @@ CLUSTER = {
 }
 MANY = {
     "databases": [
-        {"db_instance_identifier": "orders", "s3_prefix": "exports/orders"},
-        {"db_instance_identifier": "billing", "s3_prefix": "exports/billing"},
+        {
+            "db_instance_identifier": "orders",
+            "s3_prefix": "exports/orders",
+            "snapshot_prefix": "orders-nightly",
+        },
+        {
+            "db_instance_identifier": "billing",
+            "s3_prefix": "exports/billing",
+            "snapshot_prefix": "billing-nightly",
+        },
         {
             "db_cluster_identifier": "events",
             "s3_prefix": "exports/events",
@@ -98,7 +106,6 @@ MANY = {
             "keep_snapshots": 1,
         },
     ],
-    "snapshot_prefix": "nightly",
 }
 CONFIGURATIONS: dict[str, dict[str, Any]] = {"instance": {}, "cluster": CLUSTER, "many": MANY}
 
@@ -148,6 +155,14 @@ def named_snapshot(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> Non
     _run(sb, outcome, {"source": "snapshot", "snapshot_identifier": ident})
 
 
+def another_databases_snapshot(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
+    # IAM lets the functions read and export any snapshot (its ARN does not name its
+    # database): the create-snapshot step is what refuses another database's snapshot
+    sb.add_instance("otherdb")
+    _manual_snapshot(sb, False, "otherdb", "otherdb-before-upgrade")
+    _run(sb, outcome, {"source": "snapshot", "snapshot_identifier": "otherdb-before-upgrade"})
+
+
 def retention(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
     _run(sb, outcome, {"keep_snapshots": 0})
     _run(sb, outcome, {"keep_snapshots": 0})  # deletes the first run's snapshot
@@ -195,6 +210,7 @@ SCENARIOS: dict[str, dict[str, Scenario]] = {
         "happy path": happy_path,
         "latest-automated": latest_automated,
         "named snapshot": named_snapshot,
+        "another database's snapshot": another_databases_snapshot,
         "retention": retention,
         "dry run": dry_run,
         "faults": faults,
@@ -205,6 +221,7 @@ SCENARIOS: dict[str, dict[str, Scenario]] = {
         "latest-automated": latest_automated,
         "named snapshot": named_snapshot,
         "retention": retention,
+        "overlapping runs": overlapping_runs,
     },
     "many": {"many databases": many_databases},
 }
@@ -362,6 +379,9 @@ def test_replay_scenarios_ran_as_intended(replays: Callable[[str], Replay]) -> N
     outcomes = {s: o.statuses for s, o in replays("instance").outcomes.items()}
     assert outcomes["happy path"] == ["SUCCEEDED", "SUCCEEDED"]
     assert outcomes["named snapshot"] == ["SUCCEEDED"], outcomes
+    assert outcomes["another database's snapshot"] == ["FAILED SourceNotFound"]
+    refused = replays("instance").requests["another database's snapshot"]
+    assert not [r for r in refused if r.action == "rds:StartExportTask"]
     assert outcomes["faults"] == [
         "SUCCEEDED",
         "FAILED ExportFailed",
