@@ -12,10 +12,12 @@ CDK    := npx --yes aws-cdk@2.1148.1
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# the IAM policy evaluator of the IAM replay tests (pinned in package-lock.json, local only)
+	npm ci --no-audit --no-fund
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv with every dependency

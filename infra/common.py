@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import cast
 
-from aws_cdk import ArnFormat, CfnElement, CfnResource, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Aws, CfnElement, CfnResource, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
@@ -51,6 +53,20 @@ def automated_snapshots(scope: Construct, database: Database) -> Wildcard:
     )
 
 
+def any_snapshot(scope: Construct, kind: str) -> Wildcard:
+    """Every snapshot (`snapshot:*`) or cluster snapshot (`cluster-snapshot:*`) of this account
+    and region: for the calls that must reach a snapshot named per run (`source: snapshot`)."""
+    resource_type = "cluster-snapshot" if kind == "cluster" else "snapshot"
+    return Wildcard(
+        rds_arn(scope, resource_type, "*"),
+        "source 'snapshot' exports a snapshot of any name of the configured database, and an "
+        "RDS snapshot ARN does not name its database, so IAM cannot scope these read/export "
+        "actions to the database: the validate and create-snapshot steps refuse a snapshot "
+        "whose DBInstanceIdentifier / DBClusterIdentifier is not the configured database. "
+        "Creating, tagging and deleting stay limited to the pipeline's own snapshots.",
+    )
+
+
 def state_machine_arn(scope: Construct, config: PipelineConfig) -> str:
     """The state machine's ARN, built from its fixed name (no reference, so no cycle)."""
     return Stack.of(scope).format_arn(
@@ -75,13 +91,67 @@ def executions_arn(scope: Construct, config: PipelineConfig) -> Wildcard:
     )
 
 
+def logs_key(scope: Construct, construct_id: str, config: PipelineConfig) -> kms.Key:
+    """The customer-managed key every log group of the stack is encrypted with (the logs name
+    databases, snapshots and S3 paths).
+
+    A key of its own, not the export key: the export key may be imported (`kms_key_arn`), and
+    then its policy is not the stack's to change; and whoever may decrypt the exports (a
+    Snowflake storage integration) has no business reading the pipeline's logs.
+    """
+    key = kms.Key(
+        scope,
+        construct_id,
+        description=f"{config.pipeline_name}: encrypts the pipeline's CloudWatch log groups",
+        enable_key_rotation=True,
+        removal_policy=RemovalPolicy.RETAIN,  # log events written under it stay readable
+    )
+    # CloudWatch Logs uses the key for log groups of this account and region only, as
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+    # documents (service principal logs.<region>.amazonaws.com, the actions listed there, and
+    # the kms:EncryptionContext:aws:logs:arn condition).
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowCloudWatchLogsOfThisAccount",
+            principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+            actions=[
+                "kms:Encrypt*",
+                "kms:Decrypt*",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:Describe*",
+            ],
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": Stack.of(scope).format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                }
+            },
+        )
+    )
+    return key
+
+
 def log_group(
-    scope: Construct, construct_id: str, retention_days: int, name: str | None = None
+    scope: Construct,
+    construct_id: str,
+    retention_days: int,
+    key: kms.IKey,
+    name: str | None = None,
 ) -> logs.LogGroup:
-    """A log group with `retention_days` (any value CloudWatch Logs accepts), removed with
-    the stack: its entries expire on their own."""
+    """A log group with `retention_days` (any value CloudWatch Logs accepts), encrypted with
+    `key` (see `logs_key`), removed with the stack: its entries expire on their own."""
     group = logs.LogGroup(
-        scope, construct_id, log_group_name=name, removal_policy=RemovalPolicy.DESTROY
+        scope,
+        construct_id,
+        log_group_name=name,
+        encryption_key=key,
+        removal_policy=RemovalPolicy.DESTROY,
     )
     cast(logs.CfnLogGroup, group.node.default_child).retention_in_days = retention_days
     return group

@@ -19,10 +19,12 @@ from typing import cast
 
 from aws_cdk import ArnFormat, CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.common import (
+    any_snapshot,
     automated_snapshots,
     database_arn,
     depends_on_policies,
@@ -33,7 +35,7 @@ from infra.common import (
 )
 from infra.config import Database, PipelineConfig
 from infra.nag import XRAY_REASON, ScopedPolicy, Wildcard, acknowledge
-from infra.storage import EXPORT_SERVICE, ExportStorage
+from infra.storage import ExportStorage
 from rds_s3_export.manifest import manifest_key
 from rds_s3_export.steps.publish_manifest import EVENT_BUS
 
@@ -122,9 +124,11 @@ class PipelineFunctions(Construct):
         *,
         config: PipelineConfig,
         storage: ExportStorage,
+        logs_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
+        self._logs_key = logs_key
         self._storage = storage
         self._code = lambda_.Code.from_asset(
             str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/__pycache__/**", "**/*.pyc"]
@@ -177,7 +181,7 @@ class PipelineFunctions(Construct):
             description=f"{self._config.pipeline_name}: {step.module} function",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         )
-        logs = log_group(self, f"{name}Logs", self._config.log_retention_days)
+        logs = log_group(self, f"{name}Logs", self._config.log_retention_days, self._logs_key)
         policy = ScopedPolicy(self, f"{name}Permissions", role)
         policy.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [logs.log_group_arn])
         function = lambda_.Function(
@@ -235,8 +239,8 @@ class PipelineFunctions(Construct):
                 policy.allow([action], [database_arn(self, db) for db in databases])
 
     def _describe_snapshots(self, policy: ScopedPolicy) -> None:
-        """DescribeDB(Cluster)Snapshots of the configured databases: their own and automated
-        snapshots (by snapshot id) and the database itself (calls filtered by database)."""
+        """DescribeDB(Cluster)Snapshots: calls filtered by the configured database (its ARN),
+        and calls by snapshot id, which may name any snapshot (`source: snapshot`)."""
         for kind, action in (
             ("instance", "rds:DescribeDBSnapshots"),
             ("cluster", "rds:DescribeDBClusterSnapshots"),
@@ -245,8 +249,7 @@ class PipelineFunctions(Construct):
             if databases:
                 policy.allow(
                     [action],
-                    [database_arn(self, db) for db in databases]
-                    + self._snapshots_of(kind, automated=True),
+                    [database_arn(self, db) for db in databases] + [any_snapshot(self, kind)],
                 )
 
     def _describe_export_tasks(self, policy: ScopedPolicy) -> None:
@@ -282,21 +285,22 @@ class PipelineFunctions(Construct):
         policy.allow(["rds:AddTagsToResource"], self._snapshots(automated=False))
         policy.allow(["rds:ListTagsForResource"], self._snapshots(automated=True))
         self._describe_snapshots(policy)
-        self._describe_databases(policy)
 
     def _allow_describe_status(self, policy: ScopedPolicy) -> None:
         self._describe_snapshots(policy)
         self._describe_export_tasks(policy)
 
     def _allow_start_export(self, policy: ScopedPolicy) -> None:
-        # StartExportTask is authorized against the exported snapshot's ARN.
-        policy.allow(["rds:StartExportTask"], self._snapshots(automated=True))
+        # StartExportTask is authorized against the exported snapshot's ARN: a named snapshot
+        # may have any name (see any_snapshot).
+        kinds = sorted({db.kind for db in self._config.databases})
+        policy.allow(["rds:StartExportTask"], [any_snapshot(self, kind) for kind in kinds])
         self._describe_export_tasks(policy)
-        policy.allow(
-            ["iam:PassRole"],
-            [self._storage.export_role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": EXPORT_SERVICE}},
-        )
+        # PassRole of the one export role, without an iam:PassedToService condition: the RDS
+        # user guide does not document which service StartExportTask passes the role to
+        # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html),
+        # and a guessed value would refuse every export.
+        policy.allow(["iam:PassRole"], [self._storage.export_role.role_arn])
         policy.allow(["kms:DescribeKey"], [self._storage.key.key_arn])
         policy.allow(
             ["kms:CreateGrant"],

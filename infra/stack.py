@@ -10,6 +10,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.alerts import PipelineAlerts
+from infra.common import logs_key
 from infra.config import PipelineConfig
 from infra.functions import PipelineFunctions
 from infra.schedule import PipelineSchedules
@@ -40,12 +41,16 @@ class RdsS3ExportStack(Stack):
         )
         self.config = config
         self.storage = ExportStorage(self, "Storage", config=config)
-        self.functions = PipelineFunctions(self, "Functions", config=config, storage=self.storage)
+        self.logs_key = logs_key(self, "LogsKey", config)
+        self.functions = PipelineFunctions(
+            self, "Functions", config=config, storage=self.storage, logs_key=self.logs_key
+        )
         self.workflow = ExportWorkflow(
             self,
             "Workflow",
             config=config,
             functions=self.functions,
+            logs_key=self.logs_key,
             definition_path=definition_path,
         )
         self.schedules = PipelineSchedules(

@@ -25,7 +25,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.common import rds_arn
 from infra.config import PipelineConfig
 from infra.nag import ScopedPolicy, Wildcard
 
@@ -148,16 +147,19 @@ class ExportStorage(Construct):
         )
 
     def _create_export_role(self) -> tuple[iam.Role, iam.Policy]:
-        export_tasks = rds_arn(self, "export-task", "*")
         role = iam.Role(
             self,
             "ExportRole",
             description=f"{self._config.pipeline_name}: assumed by RDS to write snapshot exports",
+            # Assumed by the RDS export service:
+            # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html
             assumed_by=iam.ServicePrincipal(
                 EXPORT_SERVICE,
                 conditions={
+                    # Only for this account's exports (confused-deputy prevention; AWS names no
+                    # export-task ARN for aws:SourceArn, so only aws:SourceAccount is used):
+                    # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/cross-service-confused-deputy-prevention.html
                     "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnLike": {"aws:SourceArn": export_tasks},
                 },
             ),
         )

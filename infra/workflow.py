@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from aws_cdk import Aws, CfnResource
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -94,6 +95,7 @@ class ExportWorkflow(Construct):
         *,
         config: PipelineConfig,
         functions: PipelineFunctions,
+        logs_key: kms.IKey,
         definition_path: Path = ASL_PATH,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -130,6 +132,7 @@ class ExportWorkflow(Construct):
             self,
             "Logs",
             config.log_retention_days,
+            logs_key,
             name=f"/aws/vendedlogs/states/{config.pipeline_name}",
         )
         self.state_machine = sfn.StateMachine(

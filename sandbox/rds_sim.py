@@ -33,7 +33,7 @@ from moto.rds.exceptions import RDSClientError
 from moto.rds.models import DBClusterSnapshot, DBSnapshot, RDSBackend
 from moto.s3.models import s3_backends
 
-from sandbox import export_files
+from sandbox import export_files, iam_replay
 from sandbox.clock import SimClock
 
 PROGRESS_CURVES = ("linear", "none-until-done", "slow-first", "fast-first")
@@ -216,6 +216,11 @@ class RdsSimulation:
         self._finish_export(task, sim)
 
     def _finish_export(self, task: Any, sim: _SimExport) -> None:
+        # RDS writes the files with the export role (the IAM replay records them as its calls)
+        with iam_replay.acting_as(iam_replay.EXPORT_ROLE):
+            self._write_export(task, sim)
+
+    def _write_export(self, task: Any, sim: _SimExport) -> None:
         outcome = sim.outcome
         ident = task.export_task_identifier
         s3 = self._s3_client()

@@ -35,7 +35,7 @@ from rds_s3_export import clock as handler_clock
 from rds_s3_export import rules
 from rds_s3_export.manifest import manifest_key
 from rds_s3_export.steps.publish_manifest import EVENT_SOURCE
-from sandbox import faults, seams
+from sandbox import faults, iam_replay, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
 
@@ -136,8 +136,12 @@ class Sandbox:
         settings: Settings | None = None,
         timing: Timing | None = None,
         start: datetime | None = None,
+        record_iam: bool = False,
     ) -> None:
         self.settings = settings or Settings()
+        self._record_iam = record_iam
+        # the IAM requests of every AWS call (see sandbox/iam_replay.py), when record_iam is set
+        self.iam: iam_replay.Recorder | None = None
         self.clock = SimClock(start)  # default: now
         self.faults = faults.FaultInjector()
         self.invocations = seams.InvocationLog()
@@ -146,6 +150,7 @@ class Sandbox:
         self.state_machine_arn = ""
         self.role_arn = ""
         self.key_arn = ""
+        self.function_arns: dict[str, str] = {}  # step module -> its function's ARN
 
     # --- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -173,6 +178,9 @@ class Sandbox:
         self._stack.enter_context(self.rds.installed())
         self._install_clock()
         self._provision()
+        if self._record_iam:  # before any handler makes its clients
+            env = iam_replay.Env(ACCOUNT, REGION, self.settings.bucket, self.key_arn)
+            self.iam = self._stack.enter_context(iam_replay.Recorder(env).installed())
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
@@ -230,6 +238,7 @@ class Sandbox:
                 Code={"ZipFile": b"in-process"},
             )["FunctionArn"]
             substitutions[placeholder] = arn
+            self.function_arns[module] = arn
         definition = PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], asl)
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name=self.settings.pipeline_name, definition=definition, roleArn=self.role_arn
@@ -348,6 +357,8 @@ class Sandbox:
     # --- running -------------------------------------------------------------------------
     def start(self, execution_input: dict[str, Any] | str, name: str | None = None) -> str:
         body = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
+        if self.iam is not None:  # as the schedule (or a person with that role) would start it
+            self.iam.add(iam_replay.scheduler_requests(self.state_machine_arn))
         return str(
             self.client("stepfunctions").start_execution(
                 stateMachineArn=self.state_machine_arn,
@@ -390,6 +401,8 @@ class Sandbox:
                 raise TimeoutError(f"execution {arn} still RUNNING after {timeout} s")
             time.sleep(interval)
         output = json.loads(desc["output"]) if desc.get("output") else None
+        if self.iam is not None:
+            self.iam.add(iam_replay.state_machine_requests(history))
         return RunResult(
             name=desc["name"],
             arn=arn,

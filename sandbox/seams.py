@@ -38,6 +38,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wai
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
+from sandbox import iam_replay
 from sandbox.clock import SimClock
 
 # A hook the fault injector uses: called with the handler module name before each invocation;
@@ -95,7 +96,9 @@ def invoke_in_process(
         if before is not None:
             before(module_name)
         handler = _load_handler(function.handler)
-        result = handler(payload, FakeContext(function.function_name))
+        # the IAM replay attributes the handler's AWS calls to its function
+        with iam_replay.acting_as(iam_replay.function_principal(module_name)):
+            result = handler(payload, FakeContext(function.function_name))
     except Exception as err:  # the Lambda runtime turns any exception into an error payload
         error_type = getattr(err, "error_type", None) or type(err).__name__
         body = {

@@ -164,10 +164,8 @@ def test_export_role_trusts_rds_exports_of_this_account_only(default_stack: Any)
                 "Action": "sts:AssumeRole",
                 "Effect": "Allow",
                 "Principal": {"Service": "export.rds.amazonaws.com"},
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-                    "ArnLike": {"aws:SourceArn": default_stack.rds_arn("export-task:*")},
-                },
+                # aws:SourceAccount only: AWS documents no export-task ARN for aws:SourceArn
+                "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
             }
         ],
         "Version": "2012-10-17",

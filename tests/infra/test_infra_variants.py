@@ -27,11 +27,14 @@ def test_cluster_scopes_iam_to_cluster_arns(cluster_stack: Any, as_list: Any) ->
             "Resource": own,
         }
     ]
+    # reading and exporting reach a cluster snapshot of any name (source: snapshot)
+    any_snapshot = cluster_stack.rds_arn("cluster-snapshot:*")
     for statement in cluster_stack.statements_with("rds:DescribeDBClusterSnapshots"):
-        assert statement["Resource"] == [cluster, own, automated]
+        assert statement["Resource"] == [cluster, any_snapshot]
     for statement in cluster_stack.statements_with("rds:DescribeDBClusters"):
         assert statement["Resource"] == cluster
-    assert cluster_stack.statements_with("rds:StartExportTask")[0]["Resource"] == [own, automated]
+    assert cluster_stack.statements_with("rds:StartExportTask")[0]["Resource"] == any_snapshot
+    assert automated in cluster_stack.statements_with("rds:ListTagsForResource")[0]["Resource"]
 
     # and no instance call or instance ARN remains
     for action in ("rds:CreateDBSnapshot", "rds:DeleteDBSnapshot", "rds:DescribeDBInstances"):
@@ -77,10 +80,12 @@ def test_existing_bucket_and_key_are_used_not_created(existing_stack: Any) -> No
         "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::acme-existing-exports"]]
     }
 
-    # Then the stack creates no bucket and no export key (only the alert topic's key)
+    # Then the stack creates no bucket and no export key (only the alert topic's and logs' keys)
     assert existing_stack.template.find_resources("AWS::S3::Bucket") == {}
     keys = existing_stack.template.find_resources("AWS::KMS::Key")
-    assert list(keys) == [existing_stack.logical_id(stack.alerts.key)]
+    assert sorted(keys) == sorted(
+        [existing_stack.logical_id(stack.alerts.key), existing_stack.logical_id(stack.logs_key)]
+    )
 
     # and its policies name the given bucket and key
     assert {

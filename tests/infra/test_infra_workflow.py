@@ -77,6 +77,7 @@ def test_state_machine_logs_everything_and_traces(default_stack: Any) -> None:
     )
     assert default_stack.resource(workflow.log_group)["Properties"] == {
         "LogGroupName": "/aws/vendedlogs/states/rds-s3-export",
+        "KmsKeyId": default_stack.arn_of(default_stack.stack.logs_key),
         "RetentionInDays": 30,
     }
 
