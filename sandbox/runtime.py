@@ -30,7 +30,7 @@ from moto.rds.models import rds_backends
 from rds_s3_export import aws as handler_aws
 from rds_s3_export import clock as handler_clock
 from rds_s3_export.inputs import SETTING_KEYS
-from sandbox import faults, seams
+from sandbox import faults, limits, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
 
@@ -145,6 +145,7 @@ class Sandbox:
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
         faults.install(self.faults)
         self._stack.callback(faults.uninstall, self.faults)
+        self._stack.enter_context(limits.installed())
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
