@@ -10,6 +10,10 @@
   moto's Step Functions interpreter enforces this itself, on every state's output and every
   Lambda result; `check_state_size_quota` fails loudly if an upgrade of moto drops or changes
   that check, and tests/sandbox/test_limits.py shows it failing an execution.
+* **`States.ALL` catches neither `States.DataLimitExceeded` nor `States.Runtime`**
+  (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). moto's
+  interpreter lets `States.ALL` match them; `installed()` wraps its `ErrorEqualsDecl` (the one
+  more reach into moto's internals, beside the three in sandbox/seams.py) so they are not.
 
 `installed()` puts the S3 check in place for the sandbox's lifetime (`Sandbox` does it).
 """
@@ -23,6 +27,9 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from moto.stepfunctions.parser import quotas
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+    ErrorEqualsDecl,
+)
 
 from sandbox import faults
 
@@ -66,11 +73,33 @@ def check_state_size_quota() -> None:
         )
 
 
+UNCATCHABLE_BY_ALL = frozenset({"States.DataLimitExceeded", "States.Runtime"})
+
+
+@contextmanager
+def _states_all_spares_terminal_errors() -> Iterator[None]:
+    original = ErrorEqualsDecl._eval_body
+    wildcard = ErrorEqualsDecl._STATE_ALL_ERROR
+
+    def _eval_body(self: Any, env: Any) -> None:
+        error_name = getattr(env.stack[-1], "error_name", None)
+        original(self, env)
+        if error_name in UNCATCHABLE_BY_ALL and self.error_names == [wildcard]:
+            env.stack[-1] = False
+
+    ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ErrorEqualsDecl._eval_body = original  # type: ignore[method-assign]
+
+
 @contextmanager
 def installed() -> Iterator[None]:
     check_state_size_quota()
     faults.install_hook(check_delete_objects)
     try:
-        yield
+        with _states_all_spares_terminal_errors():
+            yield
     finally:
         faults.uninstall_hook(check_delete_objects)

@@ -16,11 +16,10 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
-
-from botocore.exceptions import ClientError
 
 from rds_s3_export import aws
 from rds_s3_export.errors import PurgeRefused, Throttled
@@ -414,9 +413,7 @@ def test_the_new_exports_keys_are_never_listed_and_rds_is_asked_once(
         if params["Prefix"] == f"{PREFIX}/":
             assert params.get("Delimiter") == "/"
     assert not [p for p in listings if p["Prefix"].startswith(f"{PREFIX}/{NEW}/")] or all(
-        p["Prefix"] == tables_info
-        for p in listings
-        if p["Prefix"].startswith(f"{PREFIX}/{NEW}/")
+        p["Prefix"] == tables_info for p in listings if p["Prefix"].startswith(f"{PREFIX}/{NEW}/")
     )
 
 

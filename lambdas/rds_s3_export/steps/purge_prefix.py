@@ -29,6 +29,7 @@ With `dry_run` it deletes nothing and reports the keys it would delete.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -154,7 +155,9 @@ def verify_export(bucket: str, prefix: str, task_id: str, policy: str) -> dict[s
     failed = [t for t in tables if t["status"] == "FAILED"]
     unknown = [t for t in tables if t["status"] not in {"COMPLETE", "SKIPPED", "FAILED"}]
     if failed:
-        raise PurgeRefused(f"export {where} has failed tables: {_names(failed)}; nothing was deleted")
+        raise PurgeRefused(
+            f"export {where} has failed tables: {_names(failed)}; nothing was deleted"
+        )
     if unknown:
         names = ", ".join(f"{t['table']} ({t['status']})" for t in unknown)
         raise PurgeRefused(
@@ -357,6 +360,34 @@ class _Deleter:
             self.deleted += len(keys)
 
 
+class _DryRunReport:
+    """The keys a dry run would delete: all counted, listed up to DRY_RUN_KEYS_BYTES."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.shown: list[str] = list(state.get("would_delete_keys", []))
+        self.bytes = _json_bytes(self.shown)
+        self.left_out = int(state.get("would_delete_keys_left_out", 0))
+        self.count = int(state.get("would_delete_count", 0))
+
+    def note(self, keys: list[str]) -> None:
+        self.count += len(keys)
+        for key in keys:
+            size = _json_bytes(key) + 2
+            if self.bytes + size > DRY_RUN_KEYS_BYTES:
+                self.left_out += 1
+            else:
+                self.shown.append(key)
+                self.bytes += size
+
+    def save(self, state: dict[str, Any]) -> None:
+        state.update(
+            would_delete_keys=self.shown,
+            would_delete_keys_left_out=self.left_out,
+            would_delete_keys_truncated=self.left_out > 0,
+            would_delete_count=self.count,
+        )
+
+
 def _list_folder_page(bucket: str, prefix: str, folder: str, cursor: str) -> tuple[list[str], bool]:
     folder_prefix = s3layout.folder_prefix(prefix, folder)
     params: dict[str, Any] = {"Bucket": bucket, "Prefix": folder_prefix, "MaxKeys": PAGE_SIZE}
@@ -381,10 +412,7 @@ def _work(
     done or the time budget is spent. (objects deleted, requests that deleted, slow-down)."""
     todo: list[str] = list(state["todo"])
     cursor = str(state.get("cursor", ""))
-    shown: list[str] = list(state.get("would_delete_keys", []))
-    shown_bytes = _json_bytes(shown)
-    left_out = int(state.get("would_delete_keys_left_out", 0))
-    counted = int(state.get("would_delete_count", 0))
+    report = _DryRunReport(state)
     pages_done = 0
     with ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT) as pool:
         deleter = _Deleter(bucket, pool)
@@ -396,14 +424,7 @@ def _work(
             keys, more = _list_folder_page(bucket, prefix, folder, cursor)
             pages_done += 1
             if dry_run:
-                counted += len(keys)
-                for key in keys:
-                    size = _json_bytes(key) + 2
-                    if shown_bytes + size > DRY_RUN_KEYS_BYTES:
-                        left_out += 1
-                    else:
-                        shown.append(key)
-                        shown_bytes += size
+                report.note(keys)
             else:
                 batch = [k for k in keys if k != marker]
                 if batch:
@@ -435,19 +456,16 @@ def _work(
         cursor = ""
     state.update(todo=todo, cursor=cursor)
     if dry_run:
-        state.update(
-            would_delete_keys=shown,
-            would_delete_keys_left_out=left_out,
-            would_delete_keys_truncated=left_out > 0,
-            would_delete_count=counted,
-        )
+        report.save(state)
     return deleter.deleted, deleter.requests, deleter.slowed
 
 
 def _history_events(event: dict[str, Any], calls: int) -> int:
     """A generous estimate of this execution's history events after `calls` purge calls."""
     polls = 0
-    for piece in ("source", "export"):
+    # a continued execution did not poll: the polls it carries were the previous one's
+    continued = int((event.get("purge") or {}).get("continuations", 0)) > 0
+    for piece in () if continued else ("source", "export"):
         found = (event.get(piece) or {}).get("status", {}).get("polls", 0)
         polls += found if isinstance(found, int) else 0
     return (
@@ -456,6 +474,15 @@ def _history_events(event: dict[str, Any], calls: int) -> int:
         + EVENTS_PER_PURGE_CALL * calls
         + EVENTS_AFTER_PURGE
     )
+
+
+def next_execution_name(event: dict[str, Any]) -> str:
+    """The name of the execution that continues this run's purge: the same on a retry of
+    ContinuePurgeInNewExecution (StartExecution is then idempotent), unique per run and
+    continuation, within the 80 characters an execution name may have."""
+    origin = str((event.get("plan") or {}).get("execution_id", ""))
+    digest = hashlib.sha256(origin.encode()).hexdigest()[:32]
+    return f"purge-{digest}-{int(event['purge'].get('continuations', 0)) + 1}"
 
 
 def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None) -> dict[str, Any]:
@@ -483,9 +510,7 @@ def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None
     elif not state.get("todo") and state.get("more_folders"):
         make_plan(bucket, prefix, new_id, state, continued)  # more folders than one plan holds
 
-    deleted, requests, slowed = _work(
-        bucket, prefix, state, dry_run, time_left or (lambda: 2**31)
-    )
+    deleted, requests, slowed = _work(bucket, prefix, state, dry_run, time_left or (lambda: 2**31))
     if slowed is not None and deleted == 0:
         # nothing done in this call: the state machine backs off and calls again, same state
         raise Throttled(
@@ -508,6 +533,8 @@ def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None
         ),
         elapsed_seconds=clock.seconds_between(state["started_at"], clock.now()),
     )
+    if state["continue_in_new_execution"]:
+        state["next_execution_name"] = next_execution_name(event)
     logger.info(
         "purge call",
         extra={

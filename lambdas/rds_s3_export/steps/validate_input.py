@@ -85,9 +85,7 @@ def _millis(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def check_not_running(
-    config: Config, execution: dict[str, Any], parent: str | None = None
-) -> None:
+def check_not_running(config: Config, execution: dict[str, Any], parent: str | None = None) -> None:
     """Refuse to run beside an older execution for the same database or the same prefix.
 
     Every execution looks at the others still RUNNING; of two that overlap, the older one (by
