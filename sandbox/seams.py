@@ -140,7 +140,7 @@ def installed(
 
     LambdaFunction._invoke_lambda = _invoke  # type: ignore[method-assign]
     wait_function.WaitFunction._wait_interval = _wait  # type: ignore[method-assign]
-    sfn_task._eval_service_task = _sfn  # type: ignore[method-assign]
+    sfn_task._eval_service_task = _sfn  # type: ignore[method-assign,assignment]
     setattr(retrier_decl, "time", SimpleNamespace(sleep=clock.advance, time=original_time.time))  # noqa: B010
     try:
         yield

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ def _seed(bucket: str, key: str) -> None:
 
 
 @pytest.fixture
-def large_new_export(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+def large_new_export(monkeypatch: pytest.MonkeyPatch) -> int:
     """Every completed export also gets 3,000 more data files."""
     extra = 3000
     real = export_files.write_export
@@ -35,7 +34,7 @@ def large_new_export(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
         return result
 
     monkeypatch.setattr(export_files, "write_export", write)
-    yield extra
+    return extra
 
 
 def _old_export(sandbox: Sandbox, objects: int) -> None:
