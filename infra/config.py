@@ -178,6 +178,7 @@ class PipelineConfig:
                 "EXPORT_KMS_KEY_ARN": key_arn,
             },
             "purge_prefix": {"EXPORT_BUCKET": bucket},
+            "discard_failed_export": {"EXPORT_BUCKET": bucket},
             "publish_manifest": {"EXPORT_BUCKET": bucket, "EXPORT_KMS_KEY_ARN": key_arn},
         }
 

@@ -3,7 +3,7 @@
 Defaults owned here (the same for every function): the newest Python runtime this CDK version
 offers, arm64, one asset built from `lambdas/`, an own IAM role, JSON logs into an own log group
 with the configured retention, active X-Ray tracing, and a timeout sized to the step (purge
-deletes up to 1,000 keys per call; every other step makes a few API calls).
+deletes page after page within its time budget; every other step makes a few API calls).
 
 The calls each function makes are listed in docs/contracts.md ("AWS calls per function"); the
 statements below follow that table and scope every RDS action to the configured databases and
@@ -100,6 +100,12 @@ STEPS: tuple[Step, ...] = (
         Duration.minutes(5),
     ),
     Step(
+        "discard_failed_export",
+        "DiscardFailedExport",
+        "Delete the partial files of this run's own FAILED or CANCELED export",
+        Duration.seconds(60),
+    ),
+    Step(
         "publish_manifest",
         "PublishManifest",
         "Write <s3_prefix>/_manifest.json for the new export and send the ready event",
@@ -115,7 +121,7 @@ STEPS: tuple[Step, ...] = (
 
 
 class PipelineFunctions(Construct):
-    """The seven step functions, their roles, log groups and policies."""
+    """The step functions, their roles, log groups and policies."""
 
     def __init__(
         self,
@@ -147,6 +153,7 @@ class PipelineFunctions(Construct):
         self._allow_start_export(self.policies["start_export"])
         self._allow_purge_prefix(self.policies["purge_prefix"])
         self._allow_publish_manifest(self.policies["publish_manifest"])
+        self._allow_discard_failed_export(self.policies["discard_failed_export"])
         self._allow_prune_snapshots(self.policies["prune_snapshots"])
         storage.allow_export_grants(self.role("start_export"))
 
@@ -341,6 +348,15 @@ class PipelineFunctions(Construct):
                 )
             ],
         )
+
+    def _allow_discard_failed_export(self, policy: ScopedPolicy) -> None:
+        # It lists and deletes keys in this run's own export folder, under a configured
+        # prefix, after DescribeExportTasks said FAILED or CANCELED. It reads no object, so it
+        # needs neither s3:GetObject nor kms:Decrypt.
+        self._list_prefixes(policy)
+        prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
+        policy.allow(["s3:DeleteObject"], prefixes)
+        self._describe_export_tasks(policy)
 
     def _allow_prune_snapshots(self, policy: ScopedPolicy) -> None:
         self._describe_snapshots(policy)

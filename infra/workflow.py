@@ -128,6 +128,9 @@ class ExportWorkflow(Construct):
                 ],
             )
 
+        # ContinuePurgeInNewExecution starts a new execution of this same state machine
+        invoke.allow(["states:StartExecution"], [state_machine_arn(self, config)])
+
         self.log_group = log_group(
             self,
             "Logs",

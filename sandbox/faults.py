@@ -15,9 +15,11 @@ CANCELED, the export quota) live in `sandbox.rds_sim`.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,7 +134,7 @@ class FaultInjector:
 
     # --- hooks -------------------------------------------------------------------------
     def before_invoke(self, module: str) -> None:
-        _current.module = module  # this thread now runs `module` (until its next invocation)
+        _current.set(module)  # this thread now runs `module` (until its next invocation)
         with self._lock:
             for crash in self.crashes:
                 if crash.module != module:
@@ -153,7 +155,7 @@ class FaultInjector:
     def before_send(self, request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
         # event_name is "before-send.<service>.<Operation>"
         _, service, operation = event_name.split(".", 2)
-        running = getattr(_current, "module", None)
+        running = _current.get(None)
         with self._lock:
             for fault in self.api_faults:
                 if fault.service != service or fault.operation != operation:
@@ -161,11 +163,11 @@ class FaultInjector:
                 if fault.module is not None and fault.module != running:
                     continue
                 if self._take(fault):
-                    return _error_response(request.url, service, fault)
+                    return error_response(request.url, service, fault)
         return None
 
 
-def _error_response(url: str, service: str, fault: ApiFault) -> AWSResponse:
+def error_response(url: str, service: str, fault: ApiFault) -> AWSResponse:
     status = HTTP_STATUS.get(fault.code, 400)
     request_id = str(uuid.uuid4())
     if service == "rds":
@@ -189,9 +191,14 @@ def _error_response(url: str, service: str, fault: ApiFault) -> AWSResponse:
     return AWSResponse(url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
 
 
-# The handler module each thread last started (an execution runs its Lambdas in its own thread)
-_current = threading.local()
+# The handler module each thread last started (an execution runs its Lambdas in its own thread).
+# A context variable, not a thread-local: a handler's worker threads started with the caller's
+# context (contextvars.copy_context) count as that handler's requests.
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("sandbox_handler_module")
+# What stands in moto's place for each request: fault injectors, and sandbox.limits.
+RequestHook = Callable[..., AWSResponse | None]
 _installed: list[FaultInjector] = []
+_hooks: list[RequestHook] = []
 _handler_lock = threading.Lock()
 
 
@@ -207,7 +214,32 @@ def _dispatch(request: Any, event_name: str, **kwargs: Any) -> AWSResponse | Non
         response = injector.before_send(request, event_name, **kwargs)
         if response is not None:
             return response
+    for hook in list(_hooks):
+        response = hook(request, event_name, **kwargs)
+        if response is not None:
+            return response
     return botocore_stubber(event_name=event_name, request=request, **kwargs)
+
+
+def _take_moto_place() -> None:
+    moto_entry = ("before-send", botocore_stubber)
+    if moto_entry in BUILTIN_HANDLERS:
+        BUILTIN_HANDLERS[BUILTIN_HANDLERS.index(moto_entry)] = ("before-send", _dispatch)
+    elif ("before-send", _dispatch) not in BUILTIN_HANDLERS:
+        raise RuntimeError("moto's before-send handler is not registered: moto changed")
+
+
+def install_hook(hook: RequestHook) -> None:
+    """Let `hook(request, event_name)` answer requests in moto's place (after the faults)."""
+    with _handler_lock:
+        _take_moto_place()
+        _hooks.append(hook)
+
+
+def uninstall_hook(hook: RequestHook) -> None:
+    with _handler_lock:
+        if hook in _hooks:
+            _hooks.remove(hook)
 
 
 def install(injector: FaultInjector) -> None:
@@ -216,11 +248,7 @@ def install(injector: FaultInjector) -> None:
     mock_aws gives every mocked block a fresh default session, so install before entering it.
     """
     with _handler_lock:
-        moto_entry = ("before-send", botocore_stubber)
-        if moto_entry in BUILTIN_HANDLERS:
-            BUILTIN_HANDLERS[BUILTIN_HANDLERS.index(moto_entry)] = ("before-send", _dispatch)
-        elif ("before-send", _dispatch) not in BUILTIN_HANDLERS:
-            raise RuntimeError("moto's before-send handler is not registered: moto changed")
+        _take_moto_place()
         _installed.append(injector)
 
 

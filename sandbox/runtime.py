@@ -35,7 +35,7 @@ from rds_s3_export import clock as handler_clock
 from rds_s3_export import rules
 from rds_s3_export.manifest import manifest_key
 from rds_s3_export.steps.publish_manifest import EVENT_SOURCE
-from sandbox import faults, iam_replay, seams
+from sandbox import faults, iam_replay, limits, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
 
@@ -167,6 +167,7 @@ class Sandbox:
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
         faults.install(self.faults)
         self._stack.callback(faults.uninstall, self.faults)
+        self._stack.enter_context(limits.installed())
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
@@ -279,7 +280,7 @@ class Sandbox:
 
     def manifest(self, prefix: str | None = None) -> dict[str, Any] | None:
         """The `_manifest.json` under `prefix` (default: the stack's), or None."""
-        prefix = prefix or str(self.settings.defaults["s3_prefix"])
+        prefix = prefix or self.settings.config.databases[0].s3_prefix
         key = manifest_key(prefix)
         if key not in self.listing(key):
             return None
@@ -333,7 +334,7 @@ class Sandbox:
         `days_ago` days ago: the history DescribeExportTasks shows a second night (its files
         are gone, as the purge would have removed them). Returns its identifier."""
         backend = rds_backends[ACCOUNT][REGION]
-        prefix = s3_prefix or str(self.settings.defaults["s3_prefix"])
+        prefix = s3_prefix or self.settings.config.databases[0].s3_prefix
         snapshot_id = self.add_automated_snapshot(database, age_hours=24 * days_ago + 1)
         snapshot = backend.database_snapshots[snapshot_id]
         ident = f"previous-{database}-{len(backend.export_tasks)}"

@@ -15,6 +15,10 @@
 5. `execution_status` (read only): the status of an execution straight from moto's Step
    Functions backend, so that waiting for a run does not serialise DescribeExecution responses
    in a busy loop beside the execution's own thread.
+6. `StateTaskServiceSfn._eval_service_task` (Step Functions interpreter): moto passes the
+   `arn:aws:states:::states:startExecution` integration's parameters to boto3 as the ASL spells
+   them (`StateMachineArn`, `Input`, `Name`), which boto3 rejects, and returns boto3's answer
+   (`executionArn`, `startDate`). The replacement translates both ways, as Step Functions does.
 
 moto is pinned in pyproject.toml; tests/sandbox/test_seams.py fails loudly if an upgrade
 moves any of these.
@@ -34,6 +38,9 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_sfn,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
@@ -161,8 +168,22 @@ def installed(
     def _wait(self: Any, env: Any, wait_seconds: int) -> None:
         clock.advance(wait_seconds)
 
+    sfn_task = state_task_service_sfn.StateTaskServiceSfn
+    original_sfn = sfn_task._eval_service_task
+
+    def _sfn(self: Any, env: Any, **kwargs: Any) -> None:
+        if self._get_boto_service_action() != "start_execution":
+            original_sfn(self, env, **kwargs)
+            return
+        parameters = kwargs.pop("normalised_parameters")
+        camel = {k[:1].lower() + k[1:]: v for k, v in parameters.items()}
+        original_sfn(self, env, normalised_parameters=camel, **kwargs)
+        answer = env.stack.pop()
+        env.stack.append({k[:1].upper() + k[1:]: v for k, v in answer.items()})
+
     LambdaFunction._invoke_lambda = _invoke  # type: ignore[method-assign]
     wait_function.WaitFunction._wait_interval = _wait  # type: ignore[method-assign]
+    sfn_task._eval_service_task = _sfn  # type: ignore[method-assign,assignment]
     setattr(retrier_decl, "time", SimpleNamespace(sleep=clock.advance, time=original_time.time))  # noqa: B010
     AmazonStateLanguageParser.parse = staticmethod(parse_once)  # type: ignore[method-assign]
     try:
@@ -172,3 +193,4 @@ def installed(
         LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
         wait_function.WaitFunction._wait_interval = original_wait  # type: ignore[method-assign]
         setattr(retrier_decl, "time", original_time)  # noqa: B010
+        sfn_task._eval_service_task = original_sfn  # type: ignore[method-assign]

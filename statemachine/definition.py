@@ -198,8 +198,21 @@ def states() -> dict[str, Any]:
                     "state_machine.$": "$$.StateMachine.Id",
                 },
             },
-            next_state="CreateSnapshot",
+            next_state="IsContinuedPurge",
         ),
+        "IsContinuedPurge": {
+            "Type": "Choice",
+            "Comment": "An execution started by an earlier one to continue its purge goes "
+            "straight to PurgePrefix.",
+            "Choices": [
+                {
+                    "Variable": "$.purge.continuations",
+                    "NumericGreaterThan": 0,
+                    "Next": "PurgePrefix",
+                }
+            ],
+            "Default": "CreateSnapshot",
+        },
         "CreateSnapshot": task(
             "CreateSnapshot",
             "CreateSnapshot",
@@ -284,17 +297,41 @@ def states() -> dict[str, Any]:
         "PurgePrefix": task(
             "PurgePrefix",
             "PurgePrefix",
-            comment="First verify the new export, then delete one page (at most 1,000 keys) of "
-            "older export folders under the prefix.",
+            comment="On the first call verify the new export and plan; then delete older export "
+            "folders under the prefix, page after page, until done or the call's time budget "
+            "is spent.",
             next_state="IsPurgeDone",
         ),
         "IsPurgeDone": {
             "Type": "Choice",
             "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.purge.more", "BooleanEquals": True},
+                        {"Variable": "$.purge.continue_in_new_execution", "BooleanEquals": True},
+                    ],
+                    "Next": "ContinuePurgeInNewExecution",
+                },
                 {"Variable": "$.purge.more", "BooleanEquals": True, "Next": "PurgePrefix"},
                 {"Variable": "$.config.dry_run", "BooleanEquals": True, "Next": "ReportDryRun"},
             ],
             "Default": "PublishManifest",
+        },
+        "ContinuePurgeInNewExecution": continue_purge(),
+        "ContinuedInNewExecution": {
+            "Type": "Pass",
+            "Comment": "The purge goes on in the new execution, which reports the run's outcome; "
+            "this one ends here.",
+            "Parameters": {
+                "status": "CONTINUED",
+                "continued_in.$": "$.continued.execution_arn",
+                "export": {"task_id.$": "$.export.export_task_id", "s3_uri.$": "$.export.s3_uri"},
+                "purge": {
+                    f"{field}.$": f"$.purge.{field}"
+                    for field in ("objects_deleted", "pages", "calls", "folders")
+                },
+            },
+            "Next": "Succeeded",
         },
         "PublishManifest": task(
             "PublishManifest",
@@ -365,12 +402,11 @@ def states() -> dict[str, Any]:
         },
         "DiscardFailedExport": task(
             "DiscardFailedExport",
-            "PurgePrefix",
+            "DiscardFailedExport",
             comment="The export ended FAILED or CANCELED: delete the partial files RDS left in "
             "this run's own export folder (one page a call), so a loader never takes them in. "
             "Best effort: the run fails with ExportFailed either way.",
             payload={
-                "mode": "discard-failed",
                 "config.$": "$.config",
                 "export.$": "$.export",
                 "discard.$": "$.discard",
@@ -482,6 +518,55 @@ def states() -> dict[str, Any]:
             ),
         },
         "Failed": {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "$.failure.Cause"},
+    }
+
+
+CARRIED = ("config", "plan", "source", "export", "purge")  # what a continued purge needs
+
+
+def continue_purge() -> dict[str, Any]:
+    """Step Functions Standard ends an execution at 25,000 history events
+    (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): a purge that
+    would come near it goes on in a new execution of this state machine, carrying its cursor."""
+    return {
+        "Type": "Task",
+        "Comment": "This execution's history would run out (25,000 events): start a new "
+        "execution of this state machine that carries the purge on where it stopped.",
+        "Resource": "arn:aws:states:::states:startExecution",
+        "Parameters": {
+            "StateMachineArn.$": "$$.StateMachine.Id",
+            "Name.$": "$.purge.next_execution_name",
+            "Input": {
+                "continue_purge": {
+                    f"{part}.$": f"$.{part}"
+                    for part in ("config", "plan", "source", "export", "purge")
+                },
+                "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id",
+            },
+        },
+        "ResultSelector": {"execution_arn.$": "$.ExecutionArn"},
+        "ResultPath": "$.continued",
+        "Retry": [
+            {
+                "ErrorEquals": [
+                    "StepFunctions.ExecutionLimitExceededException",
+                    "StepFunctions.SdkClientException",
+                    "States.TaskFailed",
+                ],
+                "IntervalSeconds": 5,
+                "MaxAttempts": 3,
+                "BackoffRate": 2,
+                "JitterStrategy": "FULL",
+            }
+        ],
+        "Catch": [
+            {
+                "ErrorEquals": ["States.ALL"],
+                "ResultPath": "$.failure",
+                "Next": "PurgePrefixDidNotComplete",
+            }
+        ],
+        "Next": "ContinuedInNewExecution",
     }
 
 

@@ -57,6 +57,29 @@ def export_kms_key_arn() -> str:
     return _require("EXPORT_KMS_KEY_ARN")
 
 
+# Step Functions Standard ends an execution at 25,000 history events
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): the purge asks for
+# a new execution before its estimate of the events spent passes this, 5,000 short of the limit.
+PURGE_HISTORY_EVENTS_MAX = 20_000
+
+
+def purge_history_events_max() -> int:
+    """PURGE_HISTORY_EVENTS_MAX if set (a smaller budget, e.g. to exercise the continuation),
+    else 20,000."""
+    raw = os.environ.get("PURGE_HISTORY_EVENTS_MAX", "")
+    if not raw:
+        return PURGE_HISTORY_EVENTS_MAX
+    try:
+        value = int(raw)
+    except ValueError as err:
+        raise InvalidInput(f"PURGE_HISTORY_EVENTS_MAX must be an integer, not {raw!r}") from err
+    if not 0 < value <= PURGE_HISTORY_EVENTS_MAX:
+        raise InvalidInput(
+            f"PURGE_HISTORY_EVENTS_MAX must be between 1 and {PURGE_HISTORY_EVENTS_MAX}"
+        )
+    return value
+
+
 def pipeline_defaults() -> dict[str, Any]:
     return _json_object("PIPELINE_DEFAULTS")
 

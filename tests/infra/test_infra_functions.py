@@ -23,6 +23,7 @@ ENVIRONMENT = {  # docs/contracts.md, "Environment variables"
     "start_export": {"EXPORT_BUCKET", "EXPORT_ROLE_ARN", "EXPORT_KMS_KEY_ARN"},
     "purge_prefix": {"EXPORT_BUCKET"},
     "publish_manifest": {"EXPORT_BUCKET", "EXPORT_KMS_KEY_ARN"},
+    "discard_failed_export": {"EXPORT_BUCKET"},
     "prune_snapshots": set(),
 }
 
@@ -86,14 +87,14 @@ def test_function_runtime_logging_and_tracing(default_stack: Any, module: str) -
 
 def test_each_function_has_its_own_role(default_stack: Any) -> None:
     roles = [f.role for f in default_stack.stack.functions.functions.values()]
-    assert len({default_stack.logical_id(role) for role in roles}) == 7
+    assert len({default_stack.logical_id(role) for role in roles}) == len(CONTRACT_MODULES)
 
 
 def test_timeouts_fit_each_job(default_stack: Any) -> None:
     timeouts = {
         module: default_stack.function(module)["Properties"]["Timeout"] for module in ENVIRONMENT
     }
-    assert timeouts.pop("purge_prefix") == 300  # pages of up to 1,000 deletes
+    assert timeouts.pop("purge_prefix") == 300  # deletes page after page within its budget
     assert timeouts.pop("publish_manifest") == 300  # lists the whole export folder
     assert all(30 <= seconds <= 60 for seconds in timeouts.values()), timeouts
 
@@ -163,7 +164,8 @@ def test_delete_object_only_under_the_prefix(default_stack: Any, as_list: Any) -
         for _, s in default_stack.identity_statements()
         if any(action.startswith("s3:Delete") for action in as_list(s["Action"]))
     ]
-    assert len(deletes) == 2  # purge_prefix, and the export role (RDS overwrites its files)
+    # purge_prefix, discard_failed_export, and the export role (RDS overwrites its files)
+    assert len(deletes) == 3
     for statement in deletes:
         assert statement["Resource"] == prefix_objects
     purge = default_stack.statements(default_stack.stack.functions.policies["purge_prefix"].policy)
@@ -172,12 +174,27 @@ def test_delete_object_only_under_the_prefix(default_stack: Any, as_list: Any) -
     )
 
 
+def test_discard_has_fewer_permissions_than_purge(default_stack: Any, as_list: Any) -> None:
+    policies = default_stack.stack.functions.policies
+    actions = {
+        module: {
+            action
+            for s in default_stack.statements(policies[module].policy)
+            for action in as_list(s["Action"])
+        }
+        for module in ("purge_prefix", "discard_failed_export")
+    }
+    assert actions["discard_failed_export"] < actions["purge_prefix"]
+    assert not {"s3:GetObject", "kms:Decrypt"} & actions["discard_failed_export"]
+    assert "rds:DescribeExportTasks" in actions["discard_failed_export"]
+
+
 def test_listing_is_limited_to_the_prefix(default_stack: Any) -> None:
     bucket = default_stack.stack.storage.bucket
     listing = [
         s for s in default_stack.statements_with("s3:ListBucket") if s["Action"] == "s3:ListBucket"
     ]
-    assert len(listing) == 3  # validate_input (dry run), purge_prefix, publish_manifest
+    assert len(listing) == 4  # validate_input (dry run), purge_prefix, discard, publish
     for statement in listing:
         assert statement == {
             "Action": "s3:ListBucket",

@@ -151,3 +151,12 @@ def test_waits_longer_than_the_state_machine_timeout_name_the_key(tmp_path: Path
     # Then the configuration error names the key to change
     with pytest.raises(ConfigError, match="context key export_timeout_seconds"):
         check_definition(path, {"ValidateInputFunctionArn": "arn"}, load_config({}))
+
+
+def test_state_machine_may_start_only_itself(default_stack: Any) -> None:
+    # ContinuePurgeInNewExecution starts a new execution of this same state machine
+    # (the schedule's role also starts it, by its Ref)
+    starts = default_stack.statements_with("states:StartExecution")
+    assert len(starts) == 2
+    assert all(s["Action"] == "states:StartExecution" and s["Resource"] != "*" for s in starts)
+    assert any(":stateMachine:" in json.dumps(s["Resource"]) for s in starts)

@@ -8,6 +8,7 @@ import pytest
 
 from rds_s3_export import naming
 from sandbox.runtime import RunResult, Sandbox
+from tests.helpers import several
 
 PREFIX = "exports/mydb"
 
@@ -68,7 +69,13 @@ def test_a_dry_run_reports_the_plan_and_changes_nothing(sandbox: Sandbox) -> Non
     }
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [several({"db_instance_identifier": "nosuchdb", "s3_prefix": "x/no", "snapshot_prefix": "no"})],
+    ids=["configured-but-missing"],
+)
 def test_a_dry_run_for_a_missing_database_fails_naming_it(sandbox: Sandbox) -> None:
+    # Given a stack configured for a database that does not exist in RDS
     before = _world(sandbox)
     result = sandbox.run({"dry_run": True, "db_instance_identifier": "nosuchdb"})
     assert (result.status, result.error) == ("FAILED", "SourceNotFound")

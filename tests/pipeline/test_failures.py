@@ -73,7 +73,7 @@ def test_snapshot_wait_deadline(sandbox: Sandbox) -> None:
     assert sandbox.listing(PREFIX) == {}
 
 
-def test_purge_over_several_pages(sandbox: Sandbox) -> None:
+def test_purge_over_several_pages_in_one_call(sandbox: Sandbox) -> None:
     # Given an old export folder of 2,500 objects (known to RDS by its export_info file)
     s3, bucket = sandbox.client("s3"), sandbox.settings.bucket
     old = "mysnapshot-2020-01-01-00-00-abcdef"
@@ -84,13 +84,14 @@ def test_purge_over_several_pages(sandbox: Sandbox) -> None:
         )
     # When a run exports and purges
     result = sandbox.run({})
-    # Then the old folder is gone in three pages and only the new export remains
+    # Then the old folder is gone, in one call of three DeleteObjects requests of at most 1,000
+    # keys and a last one for its export_info, and only the new export remains
     assert result.status == "SUCCEEDED", result.cause
     out = result.output
     assert out is not None
     assert out["purge"]["objects_deleted"] == 2500
-    assert out["purge"]["pages"] == 3
-    assert result.visits("PurgePrefix") == 3
+    assert out["purge"]["pages"] == 4
+    assert result.visits("PurgePrefix") == 1
     assert sandbox.export_folders(PREFIX) == [out["export"]["task_id"]]
 
 

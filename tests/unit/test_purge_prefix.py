@@ -16,6 +16,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -115,7 +116,7 @@ def event(
 
 
 def purge_all(evt: dict[str, Any], max_pages: int = 200) -> dict[str, Any]:
-    """Call purge page after page, as the state machine's loop does."""
+    """Call purge again and again, as the state machine's loop does."""
     for _ in range(max_pages):
         state = purge_prefix.purge_page(evt)
         if not state["more"]:
@@ -164,8 +165,19 @@ def test_an_unsafe_prefix_is_refused_and_nothing_is_deleted(s3: Any, prefix: Any
         ({"info": {"status": "FAILED"}}, "says FAILED"),
         ({"with_tables": False}, "no export_tables_info file"),
         ({"tables": {ORDERS: "FAILED"}}, f"failed tables: {ORDERS} (simulated failure)"),
+        ({"info": {"exportTaskIdentifier": NEW}}, "has no status"),
+        ({"tables": {ORDERS: "IN_PROGRESS"}}, f"not COMPLETE: {ORDERS} (IN_PROGRESS)"),
+        ({"tables": {ORDERS: ""}}, f"not COMPLETE: {ORDERS} ()"),
     ],
-    ids=["export-info-missing", "export-info-not-complete", "tables-info-missing", "table-failed"],
+    ids=[
+        "export-info-missing",
+        "export-info-not-complete",
+        "tables-info-missing",
+        "table-failed",
+        "export-info-status-missing",
+        "table-in-progress",
+        "table-status-empty",
+    ],
 )
 def test_an_unverifiable_new_export_is_refused_and_nothing_is_deleted(
     s3: Any, new_export: dict[str, Any], words: str
@@ -301,7 +313,19 @@ def test_a_dry_run_deletes_nothing_and_names_exactly_the_keys_it_would_delete(s3
     assert state["would_delete_keys_truncated"] is False
 
 
-def test_paging_deletes_every_old_key_and_each_folder_marker_last(
+class Budget:
+    """A Lambda context whose remaining time runs out after `pages` pages of the purge (it is
+    asked once before every page but the first)."""
+
+    def __init__(self, pages: int) -> None:
+        self.asked, self.pages = 0, pages
+
+    def __call__(self) -> int:
+        self.asked += 1
+        return 10**6 if self.asked < self.pages else 0
+
+
+def test_a_call_deletes_pages_until_its_time_budget_and_each_folder_marker_last(
     s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an old export of 20 data files and pages of 4 keys
@@ -313,29 +337,229 @@ def test_paging_deletes_every_old_key_and_each_folder_marker_last(
     new = put_export(s3, NEW)
     marker = f"{PREFIX}/{OLD}/export_info_{OLD}.json"
 
-    # When purge runs page by page
-    evt, pages = event(), 0
+    # When purge runs call by call, each call's time budget lasting 2 pages
+    evt, calls = event(), 0
     while True:
-        state = purge_prefix.purge_page(evt)
-        pages += 1
+        state = purge_prefix.purge_page(evt, Budget(2))
+        calls += 1
         if not state["more"]:
             break
-        # Then until the last page, the old folder is still recognisable as an export
-        assert marker in listing(s3), f"export_info deleted before the last page ({pages})"
+        # Then until the last call, the old folder is still recognisable as an export
+        assert marker in listing(s3), f"export_info deleted before the last call ({calls})"
         evt = {**evt, "purge": state}
 
-    # and in the end every old key is gone, the new export whole, in ceil(keys / 4) pages
-    total = len(old) + len(new)
-    assert pages == state["pages"] == -(-total // 4)
+    # and in the end every old key is gone, the new export whole; the 23 keys but the marker
+    # take 6 pages, 2 a call
+    assert calls == state["calls"] == 3
     assert set(listing(s3)) == set(new)
     assert state["objects_deleted"] == len(old)
+    assert state["folders"] == [f"{PREFIX}/{OLD}/"]
+
+
+def test_without_a_time_limit_one_call_deletes_everything(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(purge_prefix, "PAGE_SIZE", 4)
+    old = put_export(s3, OLD) + put_export(s3, "nightly-2024-04-30-02-00-aaaaaa")
+    new = put_export(s3, NEW)
+    state = purge_prefix.purge_page(event(), lambda: 10**6)
+    assert state["more"] is False and state["calls"] == 1
+    assert set(listing(s3)) == set(new)
+    assert state["objects_deleted"] == len(old)
+
+
+def _spy(s3: Any, monkeypatch: pytest.MonkeyPatch, operation: str) -> list[dict[str, Any]]:
+    """Record the parameters of every `operation` call of the handlers' S3 client."""
+    calls: list[dict[str, Any]] = []
+    real = getattr(s3, operation)
+
+    def spy(**params: Any) -> Any:
+        calls.append(params)
+        return real(**params)
+
+    monkeypatch.setattr(s3, operation, spy)
+    return calls
+
+
+def test_the_new_exports_keys_are_never_listed_and_rds_is_asked_once(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an old export and a large new one
+    monkeypatch.setattr(purge_prefix, "PAGE_SIZE", 4)
+    put_export(s3, OLD)
+    for i in range(10):
+        put(s3, f"{PREFIX}/{OLD}/shop/public.orders/2/part-{i:05d}.gz.parquet")
+    for i in range(30):
+        put(s3, f"{PREFIX}/{NEW}/shop/public.orders/2/part-{i:05d}.gz.parquet")
+    put_export(s3, NEW)
+    listings = _spy(s3, monkeypatch, "list_objects_v2")
+    asked: list[int] = []
+    monkeypatch.setattr(purge_prefix, "export_tasks", lambda fallback: asked.append(1) or [])
+
+    # When purge runs to the end, one page a call
+    evt = event()
+    while True:
+        state = purge_prefix.purge_page(evt, Budget(1))
+        if not state["more"]:
+            break
+        evt = {**evt, "purge": state}
+
+    # Then RDS was asked once, and no listing looked inside the new export's folder (its
+    # export_tables_info files are found by their own prefix when it is verified)
+    assert len(asked) == 1 and state["calls"] > 1
+    tables_info = f"{PREFIX}/{NEW}/export_tables_info_{NEW}_from_"
+    for params in listings:
+        assert params["Prefix"] != f"{PREFIX}/{NEW}/"
+        if params["Prefix"] == f"{PREFIX}/":
+            assert params.get("Delimiter") == "/"
+    assert not [p for p in listings if p["Prefix"].startswith(f"{PREFIX}/{NEW}/")] or all(
+        p["Prefix"] == tables_info for p in listings if p["Prefix"].startswith(f"{PREFIX}/{NEW}/")
+    )
+
+
+def test_the_manifest_is_neither_deleted_nor_reported(s3: Any) -> None:
+    put_export(s3, OLD)
+    new = put_export(s3, NEW)
+    manifest = put(s3, f"{PREFIX}/_manifest.json", b"{}")
+    state = purge_all(event())
+    assert set(listing(s3)) == {*new, manifest}
+    assert state["left_alone"] == []
+
+
+def test_no_delete_request_names_more_than_1000_keys(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two old exports whose held-back export_info files would overflow a full last page:
+    # the first 1,000 keys are OLD's 996 and the new export's 4; LATE's 1,000 come last
+    late = "nightly-2024-05-03-02-00-fff999"
+    old = put_export(s3, OLD, with_tables=False, tables={ORDERS: "COMPLETE"})
+    old += [put(s3, f"{PREFIX}/{OLD}/shop/orders/1/part-{i:05d}.gz.parquet") for i in range(994)]
+    new = put_export(s3, NEW)
+    old += [put(s3, f"{PREFIX}/{late}/export_info_{late}.json")]
+    old += [put(s3, f"{PREFIX}/{late}/shop/orders/1/part-{i:05d}.gz.parquet") for i in range(999)]
+    sizes: list[int] = []
+    real = s3.delete_objects
+
+    def like_s3(**params: Any) -> Any:  # S3 refuses more than 1,000 keys (API_DeleteObjects)
+        sizes.append(len(params["Delete"]["Objects"]))
+        if sizes[-1] > 1000:
+            raise ClientError({"Error": {"Code": "MalformedXML", "Message": "x"}}, "DeleteObjects")
+        return real(**params)
+
+    monkeypatch.setattr(s3, "delete_objects", like_s3)
+
+    # When purge runs to the end
+    state = purge_all(event())
+
+    # Then every request held at most 1,000 keys, and all old keys are gone
+    assert max(sizes) <= 1000
+    assert set(listing(s3)) == set(new)
+    assert state["objects_deleted"] == len(old)
+
+
+@pytest.mark.parametrize("prefix_length", [20, 500])
+def test_a_dry_run_caps_the_keys_it_lists_by_bytes(s3: Any, prefix_length: int) -> None:
+    # Given a long prefix and 300 keys of about 1,000 bytes each: 300 KB of key names
+    prefix = "/".join(["p" * 9] * (prefix_length // 10))
+    put_export(s3, OLD, prefix=prefix)
+    head = f"{prefix}/{OLD}/shop/"
+    for i in range(300):
+        put(s3, f"{head}{'t' * (1000 - len(head) - 20)}/part-{i:05d}.parquet")
+
+    # When a dry run lists what it would purge
+    state = purge_all(event(prefix=prefix, new_id=None, dry_run=True))
+
+    # Then the state stays far below Step Functions' 262,144 bytes, and says what it left out
+    assert len(json.dumps(state).encode()) < 100_000
+    shown = len(state["would_delete_keys"])
+    assert state["would_delete_count"] == 300 + 4
+    assert state["would_delete_keys_left_out"] == 304 - shown > 0
+    assert state["would_delete_keys_truncated"] is True
+
+
+def test_a_repeated_last_call_counts_only_what_it_deleted(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an old export purged one page a call
+    monkeypatch.setattr(purge_prefix, "PAGE_SIZE", 4)
+    old = put_export(s3, OLD)
+    old += [put(s3, f"{PREFIX}/{OLD}/shop/part-{i:05d}.gz.parquet") for i in range(10)]
+    put_export(s3, NEW)
+    evt = event()
+    while True:
+        state = purge_prefix.purge_page(evt, Budget(1))
+        if not state["more"]:
+            break
+        evt = {**evt, "purge": state}
+
+    # When the last call runs again from the same state (its answer was lost: a retry)
+    again = purge_prefix.purge_page(evt, Budget(1))
+
+    # Then the counts are what was really deleted: the first time everything, the second
+    # time nothing more (the old code re-sent the held-back export_info and counted it)
+    assert state["objects_deleted"] == len(old)
+    assert again["objects_deleted"] == evt["purge"]["objects_deleted"] <= len(old)
+    assert again["pages"] == evt["purge"]["pages"]
+
+
+def test_a_slow_down_after_progress_ends_the_call_early_with_honest_counts(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an old export of 40 keys in pages of 4, and S3 slowing down the 3rd delete request
+    monkeypatch.setattr(purge_prefix, "PAGE_SIZE", 4)
+    monkeypatch.setattr(purge_prefix, "MAX_IN_FLIGHT", 1)
+    old = put_export(s3, OLD)
+    old += [put(s3, f"{PREFIX}/{OLD}/shop/part-{i:05d}.gz.parquet") for i in range(36)]
+    new = put_export(s3, NEW)
+    real, requests = s3.delete_objects, []
+
+    def slowing(**params: Any) -> Any:
+        requests.append(params)
+        if len(requests) == 3:
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "x"}}, "DeleteObjects")
+        return real(**params)
+
+    monkeypatch.setattr(s3, "delete_objects", slowing)
+
+    # When purge runs
+    state = purge_prefix.purge_page(event())
+
+    # Then the call ended early, keeping its progress, and counted what S3 deleted
+    gone = len(old) + len(new) - len(listing(s3))
+    assert state["throttled"] is True and state["more"] is True
+    assert state["objects_deleted"] == gone > 0
+    assert f"{PREFIX}/{OLD}/export_info_{OLD}.json" in listing(s3)
+    # and the next call finishes the job
+    final = purge_all({**event(), "purge": state})
+    assert set(listing(s3)) == set(new)
+    assert final["objects_deleted"] == len(old)
+
+
+def test_a_long_purge_asks_for_a_new_execution_before_the_history_runs_out(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(purge_prefix, "PAGE_SIZE", 4)
+    monkeypatch.setenv("PURGE_HISTORY_EVENTS_MAX", "170")  # about 4 calls (estimate: 12 each)
+    put_export(s3, OLD)
+    for i in range(40):
+        put(s3, f"{PREFIX}/{OLD}/shop/part-{i:05d}.gz.parquet")
+    put_export(s3, NEW)
+    evt, flags = event(), []
+    while True:
+        state = purge_prefix.purge_page(evt, Budget(1))
+        flags.append(state["continue_in_new_execution"])
+        if not state["more"]:
+            break
+        evt = {**evt, "purge": state}
+    assert flags[:3] == [False, False, False] and flags[3] is True
+    assert flags[-1] is False  # nothing left: nothing to continue
 
 
 # --- transient and partial failures -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("operation", ["GetObject", "ListObjectsV2", "HeadObject", "DeleteObjects"])
-def test_throttling_is_transient_and_deletes_nothing(
+def test_throttling_before_any_progress_is_transient_and_deletes_nothing(
     s3: Any, injector: faults.FaultInjector, operation: str
 ) -> None:
     # Given an old export (unknown to RDS: HeadObject finds its export_info) and a new one
@@ -469,52 +693,3 @@ def test_purge_deletes_only_older_export_folders_under_the_prefix(
     # which never includes the new export or anything outside `<prefix>/`
     assert all(k.startswith(f"{prefix}/") for k in before - after)
     assert not any(k.startswith(f"{prefix}/{NEW}/") for k in before - after)
-
-
-# --- discarding this run's own failed export ------------------------------------------------
-
-
-def _discard_event(task_id: str) -> dict[str, Any]:
-    return {
-        "mode": "discard-failed",
-        "config": {"s3_prefix": PREFIX},
-        "export": {"export_task_id": task_id},
-        "discard": {"folder": "", "objects_deleted": 0, "more": False},
-    }
-
-
-def _rds_task(status: str, task_id: str = NEW) -> Any:
-    return {"ExportTasks": [{"ExportTaskIdentifier": task_id, "Status": status}]}
-
-
-@pytest.mark.parametrize("status", ["FAILED", "CANCELED"])
-def test_discard_removes_only_the_failed_exports_own_folder(s3: Any, status: str) -> None:
-    # Given a previous complete export and the partial files of this run's failed export
-    previous = put_export(s3, OLD)
-    partial = [
-        put(s3, f"{PREFIX}/{NEW}/shop/public.orders/1/part-0000{i}.gz.parquet") for i in range(3)
-    ]
-    neighbour = put(s3, f"{PREFIX}2/{NEW}/x.parquet")
-    with mock.patch.object(
-        aws.client("rds"), "describe_export_tasks", return_value=_rds_task(status)
-    ):
-        # When the failed export is discarded
-        result = purge_prefix.lambda_handler(_discard_event(NEW), None)
-    # Then exactly its own folder is gone
-    assert result["objects_deleted"] == len(partial)
-    assert result["more"] is False
-    left = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
-    assert left == {*previous, neighbour}
-
-
-@pytest.mark.parametrize("status", ["COMPLETE", "IN_PROGRESS", "STARTING", "CANCELING"])
-def test_discard_refuses_an_export_that_did_not_fail(s3: Any, status: str) -> None:
-    keys = put_export(s3, NEW)
-    with (
-        mock.patch.object(
-            aws.client("rds"), "describe_export_tasks", return_value=_rds_task(status)
-        ),
-        pytest.raises(PurgeRefused, match=status),
-    ):
-        purge_prefix.lambda_handler(_discard_event(NEW), None)
-    assert {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]} == set(keys)

@@ -1,47 +1,95 @@
-"""PurgePrefix: verify the new export, then delete older export folders, one page a call.
+"""PurgePrefix: verify the new export, then delete older export folders, many pages a call.
 
-The rules, all of which hold on every page:
+The rules, all of which hold on every call:
 
 * the prefix is re-checked (non-empty, not `/`, `.`, `..`, no leading `/`, no `:`);
 * before the first deletion the new export is verified: its `export_info_<id>.json` exists
-  and says COMPLETE, and its `export_tables_info_*` files list no FAILED table (SKIPPED tables
-  follow the `skipped_tables_policy`: `warn` lists them, `fail` refuses);
-* only keys below `<s3_prefix>/` are listed (the `/` is part of the boundary, so `exports/db`
-  never touches `exports/db2/`), and of those only keys inside a folder that is an export:
-  named like an export task and either holding its own `export_info_<folder>.json` or known
-  to RDS as an export task into this bucket and prefix;
+  and its `status` says COMPLETE, and every table its `export_tables_info_*` files list is
+  COMPLETE (SKIPPED tables follow the `skipped_tables_policy`: `warn` lists them, `fail`
+  refuses; any other or missing status refuses);
+* only the folders directly below `<s3_prefix>/` are listed (the `/` is part of the boundary,
+  so `exports/db` never touches `exports/db2/`), and of those only folders that are exports
+  are listed further and deleted: named like an export task and either holding their own
+  `export_info_<folder>.json` or known to RDS as an export task into this bucket and prefix;
+  the new export's keys are never listed at all;
 * the new export's folder and the folder of any export still running are never deleted;
-* an old folder's `export_info_<folder>.json` is deleted last, on the final page, so a purge
-  that stops half-way still recognises the rest of the folder as an export next time;
+* an old folder's `export_info_<folder>.json` is deleted last, once every other key of the
+  folder is gone, so a purge that stops half-way still recognises the rest as an export;
 * loose keys directly under the prefix and folders that are not exports are left alone and
-  reported, except the pipeline's own `_manifest.json`, which is left alone silently.
+  reported; `<s3_prefix>/_manifest.json` (the publish step's) is neither deleted nor reported.
 
-A second mode, `discard-failed`, removes the partial files of this run's own export after RDS
-reported it FAILED or CANCELED (see `discard_failed_page`).
-
-Each call lists at most 1,000 keys (one S3 page) after the cursor and deletes with one
-DeleteObjects call, so no call grows with the size of the exports; the state machine loops
-while `more` is true. With `dry_run` it deletes nothing and reports the keys it would delete.
+The plan (verification, RDS's export tasks, the folders to delete) is made once per execution,
+on the first call, and carried in the state: the folder names still to delete and the cursor.
+A call then deletes page after page until the work is done or its time budget is spent, with
+a few DeleteObjects requests in flight; the state machine calls again while `more` is true,
+and asks for a new execution (`continue_in_new_execution`) before its history could run out.
+With `dry_run` it deletes nothing and reports the keys it would delete.
 """
 
 from __future__ import annotations
 
+import contextvars
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from rds_s3_export import aws, clock, s3layout, settings, status
-from rds_s3_export.errors import InvalidInput, PurgeRefused
+from rds_s3_export.errors import InvalidInput, PurgeRefused, Throttled
 from rds_s3_export.inputs import check_s3_prefix
 from rds_s3_export.log import correlated, logger
-from rds_s3_export.manifest import manifest_key
+from rds_s3_export.manifest import MANIFEST_NAME
 from rds_s3_export.rds import export_tasks
 
-PAGE_SIZE = 1000  # S3 ListObjectsV2 and DeleteObjects both take at most 1,000 keys
-DRY_RUN_KEYS_SHOWN = 1000  # keeps the execution output far below Step Functions' 256 KB
-LEFT_ALONE_SHOWN = 100
+# ListObjectsV2 returns at most 1,000 keys a page, and a DeleteObjects request may name at most
+# 1,000 keys (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
+PAGE_SIZE = 1000
+# S3 serves at least 3,500 PUT/COPY/POST/DELETE requests per second per partitioned prefix
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html). Four
+# DeleteObjects requests in flight, each taking a good fraction of a second for 1,000 keys,
+# stay far below that, and leave the rate to other writers of the bucket.
+MAX_IN_FLIGHT = 4
+# A call stops starting new pages when less than this is left before the function's timeout:
+# enough to finish the requests in flight and return the state.
+TIME_MARGIN_MS = 40_000
+# No state's input or output may exceed 262,144 bytes
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). The lists the
+# purge carries in the state are capped in bytes (as JSON), whatever the key lengths.
+DRY_RUN_KEYS_BYTES = 64 * 1024
+LEFT_ALONE_BYTES = 16 * 1024
+FOLDERS_BYTES = 32 * 1024
+TODO_BYTES = 32 * 1024  # folder names still to delete; more folders are found by a later plan
+# Step Functions Standard ends an execution at 25,000 history events
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). The estimate of
+# events spent so far is deliberately generous: a Task state is 5 events (entered, scheduled,
+# started, succeeded, exited), a Choice or Wait 2, and each retry adds 3 more.
+EVENTS_BEFORE_PURGE = 60  # ValidateInput ... StartExport, and their occasional retries
+EVENTS_PER_POLL = 12  # Wait + DescribeStatus task + Choice, with room for a retry
+EVENTS_PER_PURGE_CALL = 12  # PurgePrefix task + IsPurgeDone choice, with room for a retry
+EVENTS_AFTER_PURGE = 60  # the continuation or PruneSnapshots, Summarize, Succeed
+
+MANIFEST = MANIFEST_NAME  # the publish step's, beside the export folders
+
+
+def _json_bytes(value: Any) -> int:
+    return len(json.dumps(value).encode())
+
+
+def _cap(items: list[str], limit: int) -> tuple[list[str], int]:
+    """The longest head of `items` whose JSON fits `limit` bytes, and how many were left out."""
+    used, kept = 2, []
+    for item in items:
+        used += _json_bytes(item) + 2
+        if used > limit:
+            break
+        kept.append(item)
+    return kept, len(items) - len(kept)
+
+
+# --- verifying the new export ---------------------------------------------------------------
 
 
 def _get_json(bucket: str, key: str) -> Any:
@@ -70,20 +118,27 @@ def table_statuses(tables_info: Any) -> list[dict[str, str]]:
         out.append(
             {
                 "table": str(entry.get("target", entry.get("tableName", "?"))),
-                "status": str(entry.get("status", "UNKNOWN")).upper(),
+                "status": str(entry.get("status", "MISSING")).upper(),
                 "reason": str(entry.get("failureCause") or entry.get("warningMessage") or ""),
             }
         )
     return out
 
 
+def _names(tables: list[dict[str, str]]) -> str:
+    return ", ".join(f"{t['table']} ({t['reason'] or 'no reason given'})" for t in tables)
+
+
 def verify_export(bucket: str, prefix: str, task_id: str, policy: str) -> dict[str, Any]:
-    """Check the new export is complete; raise PurgeRefused otherwise."""
+    """Check the new export is complete; raise PurgeRefused otherwise. Only what is known to
+    be good is admitted: a missing or unknown status refuses like a failed one."""
     where = f"s3://{bucket}/{s3layout.folder_prefix(prefix, task_id)}"
     info = _get_json(bucket, s3layout.export_info_key(prefix, task_id))
-    info_status = str(info.get("status", "COMPLETE")).upper() if isinstance(info, dict) else "?"
-    if info_status != "COMPLETE":
-        raise PurgeRefused(f"export_info of {where} says {info_status}: nothing was deleted")
+    raw = info.get("status") if isinstance(info, dict) else None
+    if not isinstance(raw, str) or not raw:
+        raise PurgeRefused(f"export_info of {where} has no status: nothing was deleted")
+    if raw.upper() != "COMPLETE":
+        raise PurgeRefused(f"export_info of {where} says {raw.upper()}: nothing was deleted")
     s3 = aws.client("s3")
     tables: list[dict[str, str]] = []
     listing = s3.get_paginator("list_objects_v2").paginate(
@@ -97,16 +152,22 @@ def verify_export(bucket: str, prefix: str, task_id: str, policy: str) -> dict[s
         raise PurgeRefused(f"no export_tables_info file in {where}: nothing was deleted")
     for key in info_files:
         tables.extend(table_statuses(_get_json(bucket, key)))
-    failed = [t for t in tables if t["status"] == "FAILED"]
     skipped = [t for t in tables if t["status"] == "SKIPPED"]
+    failed = [t for t in tables if t["status"] == "FAILED"]
+    unknown = [t for t in tables if t["status"] not in {"COMPLETE", "SKIPPED", "FAILED"}]
     if failed:
-        names = ", ".join(f"{t['table']} ({t['reason'] or 'no reason given'})" for t in failed)
-        raise PurgeRefused(f"export {where} has failed tables: {names}; nothing was deleted")
-    if skipped and policy == "fail":
-        names = ", ".join(f"{t['table']} ({t['reason'] or 'no reason given'})" for t in skipped)
         raise PurgeRefused(
-            f"export {where} skipped tables: {names}; skipped_tables_policy is 'fail', "
-            "nothing was deleted"
+            f"export {where} has failed tables: {_names(failed)}; nothing was deleted"
+        )
+    if unknown:
+        names = ", ".join(f"{t['table']} ({t['status']})" for t in unknown)
+        raise PurgeRefused(
+            f"export {where} lists tables that are not COMPLETE: {names}; nothing was deleted"
+        )
+    if skipped and policy != "warn":
+        raise PurgeRefused(
+            f"export {where} skipped tables: {_names(skipped)}; skipped_tables_policy is "
+            f"{policy!r}, nothing was deleted"
         )
     return {
         "export_info": s3layout.export_info_key(prefix, task_id),
@@ -116,17 +177,33 @@ def verify_export(bucket: str, prefix: str, task_id: str, policy: str) -> dict[s
     }
 
 
-def _rds_folders(bucket: str, prefix: str) -> tuple[set[str], set[str]]:
-    """(export task ids RDS knows into this bucket+prefix, those of them still running)."""
+# --- the plan: which folders are old exports ----------------------------------------------
+
+
+def _rds_folders(
+    bucket: str, prefix: str, new_id: str | None, continued: bool
+) -> tuple[set[str], set[str]]:
+    """(export task ids RDS knows into this bucket+prefix, those of them still running).
+
+    A continued purge (a new execution carrying on an earlier one's purge) also requires RDS to
+    know the new export as COMPLETE into this bucket and prefix: its input came from outside."""
     known, running = set(), set()
+    new_confirmed = False
     for task in export_tasks(PurgeRefused):
         if task.get("S3Bucket") != bucket:
             continue
         ident = str(task.get("ExportTaskIdentifier"))
-        if str(task.get("Status", "")).upper() in status.EXPORT_RUNNING:
+        raw = str(task.get("Status", "")).upper()
+        if raw in status.EXPORT_RUNNING:
             running.add(ident)  # protected wherever it writes
         if (task.get("S3Prefix") or "").rstrip("/") == prefix:
             known.add(ident)
+            new_confirmed = new_confirmed or (ident == new_id and raw in status.EXPORT_DONE)
+    if continued and new_id is not None and not new_confirmed:
+        raise PurgeRefused(
+            f"continued purge: RDS does not report export task {new_id} COMPLETE into "
+            f"s3://{bucket}/{prefix}/; nothing was deleted"
+        )
     return known, running
 
 
@@ -155,14 +232,89 @@ def classify_folder(
     return "not-an-export"
 
 
-def _delete(bucket: str, keys: list[str]) -> None:
-    if not keys:
-        return
+def _top_level(bucket: str, prefix: str, after: str) -> Iterator[tuple[str, str]]:
+    """`("folder", name)` and `("key", leaf)` directly below `<prefix>/`, in key order, after
+    the folder `after`: one delimited listing, which never lists inside a folder."""
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{prefix}/", "Delimiter": "/"}
+    if after:
+        # `0` follows `/` in byte order: past every key of that folder, before the next one
+        params["StartAfter"] = f"{prefix}/{after}0"
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    try:
+        for page in paginator.paginate(**params):
+            entries = [("folder", p["Prefix"]) for p in page.get("CommonPrefixes", [])]
+            entries += [("key", o["Key"]) for o in page.get("Contents", [])]
+            for kind, full in sorted(entries, key=lambda e: e[1]):
+                rest = full[len(prefix) + 1 :]
+                yield kind, rest.rstrip("/") if kind == "folder" else rest
+    except ClientError as err:
+        aws.raise_as(err, PurgeRefused, "s3:ListObjectsV2", f"s3://{bucket}/{prefix}/")
+
+
+def make_plan(
+    bucket: str, prefix: str, new_id: str | None, state: dict[str, Any], continued: bool
+) -> None:
+    """Find the old export folders (up to TODO_BYTES of names) and what is left alone."""
+    known, running = _rds_folders(bucket, prefix, new_id, continued)
+    todo: list[str] = []
+    left_alone = list(state.get("left_alone", []))
+    kept_running = set(state.get("kept_running", []))
+    used, after, more_folders = 2, str(state.get("folders_after", "")), False
+    for kind, name in _top_level(bucket, prefix, after):
+        if kind == "key":
+            if name and name != MANIFEST:
+                left_alone.append(name)
+            continue
+        if not name:  # a key such as `<prefix>//x`: no folder name, not an export
+            left_alone.append("/")
+            continue
+        verdict = classify_folder(name, bucket, prefix, new_id, known=known, running=running)
+        if verdict == "keep-running":
+            kept_running.add(name)
+        elif verdict == "not-an-export":
+            left_alone.append(f"{name}/")
+        elif verdict == "old-export":
+            used += _json_bytes(name) + 2
+            if used > TODO_BYTES:
+                more_folders = True
+                break
+            todo.append(name)
+            after = name
+    shown, hidden = _cap(sorted(set(left_alone)), LEFT_ALONE_BYTES)
+    state.update(
+        planned=True,
+        todo=todo,
+        folders_after=after if more_folders else "",
+        more_folders=more_folders,
+        cursor="",
+        left_alone=shown,
+        left_alone_not_shown=int(state.get("left_alone_not_shown", 0)) + hidden,
+        kept_running=sorted(kept_running),
+    )
+
+
+# --- deleting -------------------------------------------------------------------------------
+
+
+class _SlowDown(Exception):
+    """S3 asked this request to slow down (its keys were not deleted)."""
+
+    def __init__(self, err: ClientError) -> None:
+        super().__init__(aws.describe(err))
+        self.err = err
+
+
+def _delete_request(bucket: str, keys: list[str]) -> list[str]:
+    """One DeleteObjects request of at most PAGE_SIZE keys; the keys S3 reports deleted."""
+    if len(keys) > PAGE_SIZE:  # S3 answers MalformedXML to a longer list
+        raise ValueError(f"{len(keys)} keys in one DeleteObjects request (at most {PAGE_SIZE})")
     try:
         response = aws.client("s3").delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": False}
         )
     except ClientError as err:
+        if aws.error_code(err) in aws.THROTTLING_CODES:
+            raise _SlowDown(err) from err
         aws.raise_as(err, PurgeRefused, "s3:DeleteObjects", f"s3://{bucket}/{keys[0]}...")
     errors = response.get("Errors", [])
     if errors:
@@ -172,37 +324,170 @@ def _delete(bucket: str, keys: list[str]) -> None:
             f"s3://{bucket}/{first.get('Key')}: {first.get('Code')} {first.get('Message', '')}. "
             "The new export is complete and untouched; delete the rest by hand or re-run."
         )
+    return [str(d["Key"]) for d in response.get("Deleted", []) if "Key" in d]
 
 
-def _sort_page(
-    keys: list[str],
-    prefix: str,
-    classify: Callable[[str], str],
-    markers: list[str],
-    left_alone: set[str],
-) -> list[str]:
-    """The keys of one listed page to delete now. An old folder's export_info goes to
-    `markers` instead (deleted on the last page); what is not an export goes to `left_alone`."""
-    doomed: list[str] = []
-    for key in keys:
-        folder = s3layout.folder_of(prefix, key)
-        if key == manifest_key(prefix):
-            continue  # the pipeline's own manifest (PublishManifest): kept, and not foreign
-        if folder is None:
-            left_alone.add(key.rsplit("/", 1)[-1] or key)
-            continue
-        verdict = classify(folder)
-        if verdict == "old-export":
-            if key == s3layout.export_info_key(prefix, folder):
-                markers.append(key)  # what makes the folder an export: deleted last
+class _Deleter:
+    """At most MAX_IN_FLIGHT DeleteObjects requests at a time; counts what S3 deleted."""
+
+    def __init__(self, bucket: str, pool: ThreadPoolExecutor) -> None:
+        self.bucket, self.pool = bucket, pool
+        self.in_flight: list[Future[list[str]]] = []
+        self.deleted = 0
+        self.requests = 0
+        self.slowed: _SlowDown | None = None
+
+    def submit(self, keys: list[str]) -> None:
+        while len(self.in_flight) >= MAX_IN_FLIGHT:
+            self._collect(FIRST_COMPLETED)
+        # the worker runs in the caller's context (logging and tracing context go with it)
+        run = contextvars.copy_context().run
+        self.in_flight.append(self.pool.submit(run, _delete_request, self.bucket, keys))
+
+    def drain(self) -> None:
+        while self.in_flight:
+            self._collect(FIRST_COMPLETED)
+
+    def _collect(self, how: str) -> None:
+        done, _ = wait(self.in_flight, return_when=how)
+        self.in_flight = [f for f in self.in_flight if f not in done]
+        for future in done:
+            try:
+                keys = future.result()
+            except _SlowDown as slow:
+                self.slowed = self.slowed or slow
+                continue
+            self.requests += 1 if keys else 0
+            self.deleted += len(keys)
+
+
+class _DryRunReport:
+    """The keys a dry run would delete: all counted, listed up to DRY_RUN_KEYS_BYTES."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.shown: list[str] = list(state.get("would_delete_keys", []))
+        self.bytes = _json_bytes(self.shown)
+        self.left_out = int(state.get("would_delete_keys_left_out", 0))
+        self.count = int(state.get("would_delete_count", 0))
+
+    def note(self, keys: list[str]) -> None:
+        self.count += len(keys)
+        for key in keys:
+            size = _json_bytes(key) + 2
+            if self.bytes + size > DRY_RUN_KEYS_BYTES:
+                self.left_out += 1
             else:
-                doomed.append(key)
-        elif verdict == "not-an-export":
-            left_alone.add(f"{folder}/")
-    return doomed
+                self.shown.append(key)
+                self.bytes += size
+
+    def save(self, state: dict[str, Any]) -> None:
+        state.update(
+            would_delete_keys=self.shown,
+            would_delete_keys_left_out=self.left_out,
+            would_delete_keys_truncated=self.left_out > 0,
+            would_delete_count=self.count,
+        )
 
 
-def purge_page(event: dict[str, Any]) -> dict[str, Any]:
+def _list_folder_page(bucket: str, prefix: str, folder: str, cursor: str) -> tuple[list[str], bool]:
+    folder_prefix = s3layout.folder_prefix(prefix, folder)
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": folder_prefix, "MaxKeys": PAGE_SIZE}
+    if cursor:
+        params["StartAfter"] = cursor
+    try:
+        page = aws.client("s3").list_objects_v2(**params)
+    except ClientError as err:
+        aws.raise_as(err, PurgeRefused, "s3:ListObjectsV2", f"s3://{bucket}/{folder_prefix}")
+    keys = [o["Key"] for o in page.get("Contents", []) if o["Key"].startswith(folder_prefix)]
+    return keys, bool(page.get("IsTruncated")) and bool(keys)
+
+
+def _work(
+    bucket: str,
+    prefix: str,
+    state: dict[str, Any],
+    dry_run: bool,
+    time_left: Callable[[], int],
+) -> tuple[int, int, _SlowDown | None]:
+    """Delete (or, in a dry run, note) page after page of the planned folders until they are
+    done or the time budget is spent. (objects deleted, requests that deleted, slow-down)."""
+    todo: list[str] = list(state["todo"])
+    cursor = str(state.get("cursor", ""))
+    report = _DryRunReport(state)
+    pages_done = 0
+    with ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT) as pool:
+        deleter = _Deleter(bucket, pool)
+        while todo and deleter.slowed is None:
+            if pages_done and time_left() < TIME_MARGIN_MS:
+                break  # at least one page a call, then only while time is left
+            folder = todo[0]
+            marker = s3layout.export_info_key(prefix, folder)
+            keys, more = _list_folder_page(bucket, prefix, folder, cursor)
+            pages_done += 1
+            if dry_run:
+                report.note(keys)
+            else:
+                batch = [k for k in keys if k != marker]
+                if batch:
+                    deleter.submit(batch)
+            if more:
+                cursor = keys[-1]
+                continue
+            if not dry_run:
+                # The folder's last page. Once the deletions in flight are done, list it once
+                # more from its start: what is left should be its export_info alone, deleted
+                # now, last. Keys that appeared meanwhile send the loop round the folder again.
+                deleter.drain()
+                if deleter.slowed is not None:
+                    break
+                rest, rest_more = _list_folder_page(bucket, prefix, folder, "")
+                if rest_more or any(k != marker for k in rest):
+                    cursor = ""
+                    continue
+                if rest:
+                    deleter.submit(rest)
+                    deleter.drain()
+                    if deleter.slowed is not None:
+                        break
+            state["folders"] = [*state.get("folders", []), f"{prefix}/{folder}/"]
+            todo.pop(0)
+            cursor = ""
+        deleter.drain()
+    if deleter.slowed is not None:  # the folder is listed again from its start
+        cursor = ""
+    state.update(todo=todo, cursor=cursor)
+    if dry_run:
+        report.save(state)
+    return deleter.deleted, deleter.requests, deleter.slowed
+
+
+def _history_events(event: dict[str, Any], calls: int) -> int:
+    """A generous estimate of this execution's history events after `calls` purge calls."""
+    polls = 0
+    # a continued execution did not poll: the polls it carries were the previous one's
+    continued = int((event.get("purge") or {}).get("continuations", 0)) > 0
+    for piece in () if continued else ("source", "export"):
+        found = (event.get(piece) or {}).get("status", {}).get("polls", 0)
+        polls += found if isinstance(found, int) else 0
+    return (
+        EVENTS_BEFORE_PURGE
+        + EVENTS_PER_POLL * polls
+        + EVENTS_PER_PURGE_CALL * calls
+        + EVENTS_AFTER_PURGE
+    )
+
+
+def next_execution_name(event: dict[str, Any]) -> str:
+    """The name of the execution that continues this run's purge: the same on a retry of
+    ContinuePurgeInNewExecution (StartExecution is then idempotent), unique per run and
+    continuation, within the 80 characters an execution name may have."""
+    origin = str((event.get("plan") or {}).get("execution_id", ""))
+    digest = hashlib.sha256(origin.encode()).hexdigest()[:32]
+    return f"purge-{digest}-{int(event['purge'].get('continuations', 0)) + 1}"
+
+
+def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None) -> dict[str, Any]:
+    """One call of the purge loop: plan on the first call, then delete while time is left."""
     config, state = event["config"], dict(event["purge"])
     dry_run = bool(config.get("dry_run"))
     try:
@@ -211,121 +496,61 @@ def purge_page(event: dict[str, Any]) -> dict[str, Any]:
         raise PurgeRefused(f"refusing to purge: {err}") from err
     bucket = settings.export_bucket()
     new_id = None if dry_run else event["export"]["export_task_id"]
-    now = clock.now()
+    continued = int(state.get("continuations", 0)) > 0
     if not state.get("started_at"):
-        state["started_at"] = clock.isoformat(now)
-    if state["pages"] == 0 and new_id is not None:
-        state["verification"] = verify_export(
-            bucket, prefix, new_id, config["skipped_tables_policy"]
-        )
-        state["warnings"] = [
-            f"table skipped by RDS: {t}" for t in state["verification"]["tables_skipped"]
-        ]
-
-    known, running = _rds_folders(bucket, prefix)
-    params: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{prefix}/", "MaxKeys": PAGE_SIZE}
-    if state.get("cursor"):
-        params["StartAfter"] = state["cursor"]
-    try:
-        page = aws.client("s3").list_objects_v2(**params)
-    except ClientError as err:
-        aws.raise_as(err, PurgeRefused, "s3:ListObjectsV2", f"s3://{bucket}/{prefix}/")
-    keys = [o["Key"] for o in page.get("Contents", [])]
-
-    verdicts: dict[str, str] = {}
-    markers = list(state.get("markers", []))
-    left_alone = set(state.get("left_alone", []))
-
-    def classify(folder: str) -> str:
-        if folder not in verdicts:
-            verdicts[folder] = classify_folder(
-                folder, bucket, prefix, new_id, known=known, running=running
+        state["started_at"] = clock.isoformat(clock.now())
+    if not state.get("planned"):
+        if new_id is not None:
+            state["verification"] = verify_export(
+                bucket, prefix, new_id, config["skipped_tables_policy"]
             )
-        return verdicts[folder]
+            state["warnings"] = [
+                f"table skipped by RDS: {t}" for t in state["verification"]["tables_skipped"]
+            ]
+        make_plan(bucket, prefix, new_id, state, continued)
+    elif not state.get("todo") and state.get("more_folders"):
+        make_plan(bucket, prefix, new_id, state, continued)  # more folders than one plan holds
 
-    doomed = _sort_page(keys, prefix, classify, markers, left_alone)
-    more = bool(page.get("IsTruncated")) and bool(keys)
-    if not more:
-        doomed.extend(markers)
-        markers = []
-
-    if dry_run:
-        shown = state.get("would_delete_keys", [])
-        state["would_delete_keys"] = (shown + doomed)[:DRY_RUN_KEYS_SHOWN]
-        state["would_delete_keys_truncated"] = len(shown) + len(doomed) > DRY_RUN_KEYS_SHOWN
-        state["would_delete_count"] = state.get("would_delete_count", 0) + len(doomed)
-        doomed = []
-    else:
-        _delete(bucket, doomed)
-    folders = set(state.get("folders", [])) | {
-        f"{prefix}/{f}/" for f, v in verdicts.items() if v == "old-export"
-    }
+    deleted, requests, slowed = _work(bucket, prefix, state, dry_run, time_left or (lambda: 2**31))
+    if slowed is not None and deleted == 0:
+        # nothing done in this call: the state machine backs off and calls again, same state
+        raise Throttled(
+            f"s3:DeleteObjects on s3://{bucket}/{prefix}/ failed: {slowed}"
+        ) from slowed.err
+    calls = int(state.get("calls", 0)) + 1
+    more = bool(state["todo"]) or bool(state.get("more_folders"))
+    folders, folders_hidden = _cap(state.get("folders", []), FOLDERS_BYTES)
+    budget = settings.purge_history_events_max()
     state.update(
-        cursor=keys[-1] if keys else state.get("cursor", ""),
+        calls=calls,
         more=more,
-        markers=markers,
-        pages=state["pages"] + 1,
-        objects_deleted=state["objects_deleted"] + len(doomed),
-        folders=sorted(folders),
-        left_alone=sorted(left_alone)[:LEFT_ALONE_SHOWN],
-        kept_running=sorted(running & set(verdicts)),
+        pages=int(state.get("pages", 0)) + requests,
+        objects_deleted=int(state.get("objects_deleted", 0)) + deleted,
+        folders=folders,
+        folders_not_shown=int(state.get("folders_not_shown", 0)) + folders_hidden,
+        throttled=slowed is not None,
+        continue_in_new_execution=(
+            more and not dry_run and _history_events(event, calls + 1) > budget
+        ),
         elapsed_seconds=clock.seconds_between(state["started_at"], clock.now()),
     )
+    if state["continue_in_new_execution"]:
+        state["next_execution_name"] = next_execution_name(event)
     logger.info(
-        "purge page",
+        "purge call",
         extra={
-            "page": state["pages"],
-            "deleted": len(doomed),
+            "call": calls,
+            "deleted": deleted,
+            "requests": requests,
             "dry_run": dry_run,
-            "more": state["more"],
+            "more": more,
+            "throttled": slowed is not None,
         },
     )
     return state
 
 
-def discard_failed_page(event: dict[str, Any]) -> dict[str, Any]:
-    """Delete one page of this run's own *failed* export folder (DiscardFailedExport).
-
-    RDS may write part of an export before it fails or is canceled. Those files are not a
-    complete export and never the only good copy of anything, but a loader that reads the
-    whole prefix would take them in. Only the folder named by this run's export task id is
-    touched, and only once RDS itself reports that task FAILED or CANCELED.
-    """
-    config, export, state = event["config"], event["export"], dict(event.get("discard") or {})
-    try:
-        prefix = check_s3_prefix("s3_prefix", config.get("s3_prefix"))
-    except InvalidInput as err:
-        raise PurgeRefused(f"refusing to discard: {err}") from err
-    task_id = export["export_task_id"]
-    if not s3layout.could_be_export_folder(task_id):
-        raise PurgeRefused(f"refusing to discard folder {task_id!r}: not an export task id")
-    bucket = settings.export_bucket()
-    try:
-        tasks = aws.client("rds").describe_export_tasks(ExportTaskIdentifier=task_id)
-    except ClientError as err:
-        aws.raise_as(err, PurgeRefused, "rds:DescribeExportTasks", f"export task {task_id}")
-    found = tasks.get("ExportTasks", [])
-    raw = str(found[0].get("Status", "")).upper() if found else "missing"
-    if raw not in status.EXPORT_FAILED:
-        raise PurgeRefused(f"export task {task_id} is {raw}, not FAILED or CANCELED: kept")
-    folder = s3layout.folder_prefix(prefix, task_id)
-    params: dict[str, Any] = {"Bucket": bucket, "Prefix": folder, "MaxKeys": PAGE_SIZE}
-    try:
-        page = aws.client("s3").list_objects_v2(**params)
-    except ClientError as err:
-        aws.raise_as(err, PurgeRefused, "s3:ListObjectsV2", f"s3://{bucket}/{folder}")
-    keys = [o["Key"] for o in page.get("Contents", []) if o["Key"].startswith(folder)]
-    _delete(bucket, keys)
-    return {
-        "folder": f"s3://{bucket}/{folder}",
-        "objects_deleted": int(state.get("objects_deleted", 0)) + len(keys),
-        # deleted keys vanish from the listing: the next page starts from the top again
-        "more": bool(page.get("IsTruncated")) and bool(keys),
-    }
-
-
 @correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if event.get("mode") == "discard-failed":
-        return discard_failed_page(event)
-    return {**event, "purge": purge_page(event)}
+    time_left = getattr(context, "get_remaining_time_in_millis", None)
+    return {**event, "purge": purge_page(event, time_left)}

@@ -2,6 +2,10 @@
 
 Runs first, before anything is created. Its result replaces the state: `config` (the validated
 configuration), `plan` (ids and times of this run) and `purge` (the purge loop's start state).
+
+An input `{"continue_purge": {...}}` is the state machine continuing a long purge in a new
+execution (the previous one would have run out of history): its configuration is validated
+again, its pieces checked, and the purge goes on where it stopped (see `continuation`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_s3_export import aws, clock, naming, polling, settings
+from rds_s3_export import aws, clock, naming, polling, s3layout, settings
 from rds_s3_export.errors import AlreadyRunning, InvalidInput, SourceNotFound
 from rds_s3_export.inputs import Config, build_config
 from rds_s3_export.log import bind, correlated, logger
@@ -81,7 +85,7 @@ def _millis(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def check_not_running(config: Config, execution: dict[str, Any]) -> None:
+def check_not_running(config: Config, execution: dict[str, Any], parent: str | None = None) -> None:
     """Refuse to run beside an older execution for the same database or the same prefix.
 
     Every execution looks at the others still RUNNING; of two that overlap, the older one (by
@@ -99,8 +103,8 @@ def check_not_running(config: Config, execution: dict[str, Any]) -> None:
             stateMachineArn=state_machine, statusFilter="RUNNING"
         ):
             for item in page.get("executions", []):
-                if item["executionArn"] == execution["id"]:
-                    continue
+                if item["executionArn"] in (execution["id"], parent):
+                    continue  # itself, or the execution that handed its purge to this one
                 if (_millis(item["startDate"]), item["name"]) >= my_key:
                     continue  # a younger run: it yields to this one
                 detail = sfn.describe_execution(executionArn=item["executionArn"])
@@ -120,10 +124,11 @@ def _refuse_if_overlapping(config: Config, item: dict[str, Any], other_input: st
     """Raise AlreadyRunning if the older RUNNING execution `item` exports the same database or
     into the same prefix as `config`."""
     try:
-        other = build_config(
-            json.loads(other_input), settings.pipeline_defaults(), settings.pipeline_settings()
-        )
-    except (InvalidInput, ValueError):
+        raw = json.loads(other_input)
+        if isinstance(raw, dict) and CONTINUE_KEY in raw:
+            raw = input_of((raw[CONTINUE_KEY] or {}).get("config"))
+        other = build_config(raw, settings.pipeline_defaults(), settings.pipeline_settings())
+    except (InvalidInput, ValueError, TypeError, AttributeError):
         return  # that run will fail its own validation
     if not other.dry_run and _conflicts(config, other):
         raise AlreadyRunning(
@@ -133,7 +138,93 @@ def _refuse_if_overlapping(config: Config, item: dict[str, Any], other_input: st
         )
 
 
+CONTINUE_KEY = "continue_purge"
+# Step Functions adds this key to the input of an execution another one started
+STARTED_BY_KEY = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
+_CONFIG_INPUT_KEYS = ("source", "snapshot_prefix", "s3_prefix", "export_only", "dry_run")
+
+
+def input_of(config: Any) -> dict[str, Any]:
+    """The execution input that gives `config` (a validated configuration, as carried in the
+    state), so that a continued run's configuration is validated again like any input."""
+    if not isinstance(config, dict):
+        raise InvalidInput(f"{CONTINUE_KEY}.config must be an object")
+    key = "db_cluster_identifier" if config.get("database_kind") == "cluster" else None
+    raw: dict[str, Any] = {key or "db_instance_identifier": config.get("database_id")}
+    raw.update({k: config.get(k) for k in _CONFIG_INPUT_KEYS})
+    raw["keep_snapshots"] = config.get("keep_snapshots")  # null: keep every snapshot
+    if config.get("snapshot_identifier") is not None:
+        raw["snapshot_identifier"] = config["snapshot_identifier"]
+    return raw
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{CONTINUE_KEY}.{name} must be an object")
+    return value
+
+
+def _count(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidInput(f"{CONTINUE_KEY}.purge.{name} must be a whole number >= 0")
+    return value
+
+
+def _strings(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(f"{CONTINUE_KEY}.purge.{name} must be a list of strings")
+    return list(value)
+
+
+def continuation(raw: dict[str, Any], execution: dict[str, Any]) -> dict[str, Any]:
+    """The state of a run that continues an earlier execution's purge.
+
+    Only the purge's counters and report lists are carried over; the plan is made again (the
+    new export is verified again, RDS is asked again, and must report the new export COMPLETE
+    into this bucket and prefix), so a forged input cannot widen what is deleted."""
+    unknown = sorted(set(raw) - {CONTINUE_KEY, STARTED_BY_KEY})
+    if unknown:
+        raise InvalidInput(f"unknown key(s) {', '.join(unknown)} beside {CONTINUE_KEY}")
+    body = _object(raw[CONTINUE_KEY], "")
+    config = build_config(
+        input_of(body.get("config")), settings.pipeline_defaults(), settings.pipeline_settings()
+    )
+    if config.dry_run:
+        raise InvalidInput(f"{CONTINUE_KEY}: a dry run is never continued")
+    plan, source, export = (_object(body.get(k), k) for k in ("plan", "source", "export"))
+    purge = _object(body.get("purge"), "purge")
+    task_id = export.get("export_task_id")
+    if not isinstance(task_id, str) or not s3layout.could_be_export_folder(task_id):
+        raise InvalidInput(f"{CONTINUE_KEY}.export.export_task_id is not an export task id")
+    check_database(config)
+    check_bucket_exists(config)
+    parent = raw.get(STARTED_BY_KEY)
+    check_not_running(config, execution, parent if isinstance(parent, str) else None)
+    carried = {
+        "cursor": "",
+        "pages": _count(purge.get("pages"), "pages"),
+        "objects_deleted": _count(purge.get("objects_deleted"), "objects_deleted"),
+        "folders": _strings(purge.get("folders", []), "folders"),
+        "warnings": _strings(purge.get("warnings", []), "warnings"),
+        "continuations": _count(purge.get("continuations", 0), "continuations") + 1,
+    }
+    if isinstance(purge.get("started_at"), str):
+        carried["started_at"] = clock.isoformat(clock.parse(purge["started_at"]))
+    logger.info("continuing a purge", extra={"config": config.as_dict(), "purge": carried})
+    return {
+        "config": config.as_dict(),
+        "plan": plan,
+        "source": source,
+        "export": export,
+        "purge": carried,
+        "discard": {"folder": "", "objects_deleted": 0, "more": False},
+    }
+
+
 def validate(event: dict[str, Any]) -> dict[str, Any]:
+    raw = event.get("input")
+    if isinstance(raw, dict) and CONTINUE_KEY in raw:
+        return continuation(raw, event.get("execution") or {})
     config = build_config(
         event.get("input"), settings.pipeline_defaults(), settings.pipeline_settings()
     )
@@ -156,7 +247,14 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "config": validated,
         "plan": plan,
-        "purge": {"cursor": "", "pages": 0, "objects_deleted": 0, "folders": [], "warnings": []},
+        "purge": {
+            "cursor": "",
+            "pages": 0,
+            "objects_deleted": 0,
+            "folders": [],
+            "warnings": [],
+            "continuations": 0,  # > 0: this execution continues an earlier one's purge
+        },
         # the start state of DiscardFailedExport's loop (used only if the export fails)
         "discard": {"folder": "", "objects_deleted": 0, "more": False},
     }

@@ -1,0 +1,105 @@
+"""AWS limits the sandbox enforces, where moto alone would accept what AWS refuses.
+
+* **S3 DeleteObjects takes at most 1,000 keys** per request
+  (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html). moto deletes any
+  number; S3 answers `MalformedXML` (HTTP 400). `check_delete_objects` answers like S3, before
+  the request reaches moto, so nothing is deleted.
+* **No state's input or output may exceed 262,144 bytes**, a Lambda result included
+  (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). Step Functions
+  then fails the execution with `States.DataLimitExceeded`, which no `States.ALL` catches.
+  moto's Step Functions interpreter enforces this itself, on every state's output and every
+  Lambda result; `check_state_size_quota` fails loudly if an upgrade of moto drops or changes
+  that check, and tests/sandbox/test_limits.py shows it failing an execution.
+* **`States.ALL` catches neither `States.DataLimitExceeded` nor `States.Runtime`**
+  (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). moto's
+  interpreter lets `States.ALL` match them; `installed()` wraps its `ErrorEqualsDecl` (the one
+  more reach into moto's internals, beside the three in sandbox/seams.py) so they are not.
+
+`installed()` puts the S3 check in place for the sandbox's lifetime (`Sandbox` does it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from moto.stepfunctions.parser import quotas
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+    ErrorEqualsDecl,
+)
+
+from sandbox import faults
+
+DELETE_OBJECTS_MAX_KEYS = 1000  # API_DeleteObjects.html, above
+STATE_MAX_BYTES = 262_144  # step-functions/latest/dg/service-quotas.html, above
+_OBJECT = re.compile(rb"<Object>|<Object\s")
+
+
+def check_delete_objects(request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
+    """S3's answer to a DeleteObjects request naming more than 1,000 keys, else None."""
+    if event_name != "before-send.s3.DeleteObjects":
+        return None
+    body = request.body
+    if body is None:
+        return None
+    if not isinstance(body, bytes):
+        body = body.read() if hasattr(body, "read") else str(body).encode()
+        if hasattr(request.body, "seek"):
+            request.body.seek(0)
+    count = len(_OBJECT.findall(body))
+    if count <= DELETE_OBJECTS_MAX_KEYS:
+        return None
+    fault = faults.ApiFault(
+        "s3",
+        "DeleteObjects",
+        "MalformedXML",
+        "The XML you provided was not well-formed or did not validate against our published "
+        f"schema ({count} keys; at most {DELETE_OBJECTS_MAX_KEYS})",
+    )
+    return faults.error_response(request.url, "s3", fault)
+
+
+def check_state_size_quota() -> None:
+    """moto's interpreter fails a state whose input or output passes 256 KB; make sure the
+    installed moto still has that check, with that limit."""
+    limit = getattr(quotas, "MAX_STATE_SIZE_UTF8_BYTES", None)
+    if limit != STATE_MAX_BYTES or not callable(getattr(quotas, "is_within_size_quota", None)):
+        raise RuntimeError(
+            "moto's Step Functions no longer enforces the 262,144-byte state size "
+            f"(quotas.MAX_STATE_SIZE_UTF8_BYTES is {limit!r}): sandbox.limits must do it"
+        )
+
+
+UNCATCHABLE_BY_ALL = frozenset({"States.DataLimitExceeded", "States.Runtime"})
+
+
+@contextmanager
+def _states_all_spares_terminal_errors() -> Iterator[None]:
+    original = ErrorEqualsDecl._eval_body
+    wildcard = ErrorEqualsDecl._STATE_ALL_ERROR
+
+    def _eval_body(self: Any, env: Any) -> None:
+        error_name = getattr(env.stack[-1], "error_name", None)
+        original(self, env)
+        if error_name in UNCATCHABLE_BY_ALL and self.error_names == [wildcard]:
+            env.stack[-1] = False
+
+    ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ErrorEqualsDecl._eval_body = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def installed() -> Iterator[None]:
+    check_state_size_quota()
+    faults.install_hook(check_delete_objects)
+    try:
+        with _states_all_spares_terminal_errors():
+            yield
+    finally:
+        faults.uninstall_hook(check_delete_objects)

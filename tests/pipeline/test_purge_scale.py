@@ -1,0 +1,101 @@
+"""The purge in proportion to what it deletes: calls per run, and a continued execution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from moto.s3.models import s3_backends
+
+from rds_s3_export.steps import purge_prefix
+from sandbox import export_files
+from sandbox.runtime import ACCOUNT, RunResult, Sandbox
+
+PREFIX = "exports/mydb"
+OLD = "mysnapshot-2020-01-01-00-00-abcdef"
+
+
+def _seed(bucket: str, key: str) -> None:
+    """Put an empty object straight into moto's S3 (fast, for thousands of keys)."""
+    s3_backends[ACCOUNT]["aws"].put_object(bucket, key, b"")
+
+
+@pytest.fixture
+def large_new_export(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Every completed export also gets 3,000 more data files."""
+    extra = 3000
+    real = export_files.write_export
+
+    def write(s3: Any, **kwargs: Any) -> Any:
+        result = real(s3, **kwargs)
+        folder = f"{kwargs['s3_prefix']}/{kwargs['export_task_id']}"
+        for i in range(extra):
+            _seed(kwargs["bucket"], f"{folder}/shop/public.orders/9/part-{i:05d}.gz.parquet")
+        return result
+
+    monkeypatch.setattr(export_files, "write_export", write)
+    return extra
+
+
+def _old_export(sandbox: Sandbox, objects: int) -> None:
+    bucket = sandbox.settings.bucket
+    _seed(bucket, f"{PREFIX}/{OLD}/export_info_{OLD}.json")
+    for i in range(objects - 1):
+        _seed(bucket, f"{PREFIX}/{OLD}/shop/t/1/part-{i:06d}.gz.parquet")
+
+
+def _succeeded(result: RunResult) -> dict[str, Any]:
+    assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
+    assert result.output is not None
+    return result.output
+
+
+@pytest.mark.parametrize("objects", [2500, 10000])
+def test_old_objects_beside_a_large_new_export_take_one_purge_call(
+    sandbox: Sandbox, large_new_export: int, objects: int
+) -> None:
+    # Given an old export of 2,500 or 10,000 objects
+    _old_export(sandbox, objects)
+
+    # When the pipeline runs (the sandbox's function never runs short of time)
+    out = _succeeded(sandbox.wait(sandbox.start({}), timeout=600))
+
+    # Then one purge call deleted them all, in requests of at most 1,000 keys
+    assert sandbox.invocations.counts["purge_prefix"] == 1
+    assert out["purge"]["objects_deleted"] == objects
+    assert out["purge"]["pages"] == -(-(objects - 1) // 1000) + 1  # + the export_info, last
+    assert out["purge"]["folders"] == [f"{PREFIX}/{OLD}/"]
+    assert sandbox.export_folders(PREFIX) == [out["export"]["task_id"]]
+    assert len(sandbox.listing(f"{PREFIX}/")) > large_new_export
+
+
+def test_a_purge_near_the_history_limit_continues_in_a_new_execution(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an old export of 40 objects, purged one page of 4 keys a call (no time budget
+    # left after the first page), and a history budget that the fifth call would pass
+    _old_export(sandbox, 40)
+    monkeypatch.setattr(purge_prefix, "PAGE_SIZE", 4)
+    monkeypatch.setattr(purge_prefix, "TIME_MARGIN_MS", 10**9)
+    monkeypatch.setenv("PURGE_HISTORY_EVENTS_MAX", "250")
+
+    # When the pipeline runs
+    first = sandbox.wait(sandbox.start({}), timeout=600)
+
+    # Then the first execution succeeds saying where the purge continued
+    out = _succeeded(first)
+    assert out["status"] == "CONTINUED", out
+    assert first.visits("ContinuePurgeInNewExecution") == 1
+    # and the new executions skipped straight to the purge, finished it, and summarized
+    chain = [first]
+    while out["status"] == "CONTINUED":
+        chain.append(sandbox.wait(out["continued_in"], timeout=600))
+        out = _succeeded(chain[-1])
+    assert all(r.visits("CreateSnapshot") == 0 for r in chain[1:])
+    assert all(r.visits("StartExport") == 0 for r in chain[1:])
+    assert out["status"] == "SUCCEEDED"
+    assert out["export"]["task_id"] == _succeeded(first)["export"]["task_id"]
+    assert out["purge"]["objects_deleted"] == 40
+    assert out["purge"]["folders"] == [f"{PREFIX}/{OLD}/"]
+    assert sandbox.export_folders(PREFIX) == [out["export"]["task_id"]]
+    assert max(len(r.history) for r in chain) < 250
