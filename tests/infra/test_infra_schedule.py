@@ -136,6 +136,7 @@ def test_databases_list_makes_one_schedule_per_database(databases_stack: Any) ->
         "export-2-billing": {
             "db_cluster_identifier": "billing",
             "export_only": ["billing.public.invoices"],
+            "keep_snapshots": "all",
             "s3_prefix": "exports/billing",
             "snapshot_prefix": "billing-nightly",
             "source": "latest-automated",

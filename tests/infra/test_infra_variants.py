@@ -51,8 +51,8 @@ def test_databases_list_covers_each_database(databases_stack: Any) -> None:
 
     # Then each run must name its database, and only the configured ones are allowed
     assert json.loads(validate["Variables"]["PIPELINE_DEFAULTS"]) == {}
-    assert settings["allowed_databases"] == ["orders", "billing"]
-    assert settings["allowed_s3_prefixes"] == ["exports/orders", "exports/billing"]
+    assert [d["id"] for d in settings["databases"]] == ["orders", "billing"]
+    assert [d["s3_prefix"] for d in settings["databases"]] == ["exports/orders", "exports/billing"]
     # the export role and the purge reach both prefixes, and nothing else
     bucket = stack.storage.bucket
     prefixes = [

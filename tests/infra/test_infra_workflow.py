@@ -101,7 +101,7 @@ def test_state_machine_role_invokes_exactly_the_pipeline_functions(any_stack: An
     ]
     assert sorted(map(json.dumps, invoked)) == sorted(map(json.dumps, expected))
     # and no other role may invoke them
-    assert len(any_stack.statements_with("lambda:InvokeFunction")) == 7
+    assert len(any_stack.statements_with("lambda:InvokeFunction")) == len(functions)
 
 
 def test_state_machine_role_trusts_step_functions_for_this_state_machine(

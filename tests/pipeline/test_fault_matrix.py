@@ -130,6 +130,22 @@ def given_input(execution_input: dict[str, Any]) -> Inject:
     return inject
 
 
+def configured_but_missing(database: str) -> Inject:
+    """The stack is configured for `database` (beside mydb), but RDS has no such database."""
+
+    def inject(world: World) -> dict[str, Any]:
+        world.sandbox.reconfigure(
+            databases=[
+                {"db_instance_identifier": "mydb", "s3_prefix": PREFIX},
+                {"db_instance_identifier": database, "s3_prefix": f"exports/{database}",
+                 "snapshot_prefix": database},
+            ]
+        )  # fmt: skip
+        return {"db_instance_identifier": database}
+
+    return inject
+
+
 def snapshot_fails(world: World) -> dict[str, Any]:
     world.sandbox.rds.fail_next_snapshot("failed")
     return {}
@@ -243,7 +259,7 @@ def _rows() -> list[Row]:
             api("rds", "DescribeDBInstances", "AccessDenied", module=m[v], times=None),
             FAILS, "SourceNotFound", UNCHANGED),
         Row(v, NOT_FOUND, "input names database nosuchdb, which does not exist",
-            given_input({"db_instance_identifier": "nosuchdb"}),
+            configured_but_missing("nosuchdb"),
             FAILS, "SourceNotFound", UNCHANGED, names="nosuchdb"),
         Row(v, CRASH, "validate_input dies before its handler runs",
             crash(m[v]), FAILS, "InvalidInput", UNCHANGED, names="step"),

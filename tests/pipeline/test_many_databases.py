@@ -61,9 +61,10 @@ def timing() -> Timing:
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
-    settings.poll_max_seconds = 900  # look at an hour-long export every 15 minutes at most
-    return settings
+def settings() -> Settings:
+    """A stack configured for the eight databases (one schedule each), looking at an hour-long
+    export every 15 minutes at most."""
+    return Settings(databases=[t.execution_input() for t in TARGETS], poll_max_seconds=900)
 
 
 def _occupy_the_quota(sandbox: Sandbox) -> list[str]:

@@ -56,6 +56,9 @@ ACKNOWLEDGED_UNUSED: dict[tuple[str, str], str] = {
     (EXPORT_ROLE, "kms:ReEncryptTo"): "As kms:Encrypt.",
     (EXPORT_ROLE, "kms:GenerateDataKeyWithoutPlaintext"): "As kms:Encrypt.",
     (EXPORT_ROLE, "kms:DescribeKey"): "As kms:Encrypt.",
+    (STATE_MACHINE, "states:StartExecution"): "Used only when a purge comes near Step "
+    "Functions' 25,000 history events and continues in a new execution; "
+    "tests/pipeline/test_purge_scale.py forces that, the replay's scenarios do not.",
     (SCHEDULER, "sqs:SendMessage"): "Only a start that fails every retry lands in the "
     "dead-letter queue; the sandbox starts executions directly.",
     **{
@@ -181,6 +184,13 @@ def faults(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
     _run(sb, outcome)
 
 
+def failed_export(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
+    first = config.schedule_input(config.databases[0])  # `{}` where one database is configured
+    _run(sb, outcome, first)  # a previous export to keep
+    sb.rds.next_export(ExportOutcome(status="FAILED", failure_cause="simulated"))
+    _run(sb, outcome, first)  # DiscardFailedExport removes the partial files
+
+
 def overlapping_runs(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
     # the younger run reads the older one (states:DescribeExecution) and stops
     arns = [sb.start({}, name="overlap-a"), sb.start({}, name="overlap-b")]
@@ -217,9 +227,10 @@ SCENARIOS: dict[str, dict[str, Scenario]] = {
         "latest-automated": latest_automated,
         "named snapshot": named_snapshot,
         "retention": retention,
+        "failed export": failed_export,
         "overlapping runs": overlapping_runs,
     },
-    "many": {"many databases": many_databases},
+    "many": {"many databases": many_databases, "failed export": failed_export},
 }
 
 # --- synthesis, sandbox, replay --------------------------------------------------------------
