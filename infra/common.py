@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
 from infra.config import Database, PipelineConfig
-from infra.nag import Wildcard
+from infra.policies import Wildcard
 
 
 def rds_arn(scope: Construct, resource_type: str, name: str) -> str:

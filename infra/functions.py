@@ -34,7 +34,7 @@ from infra.common import (
     state_machine_arn,
 )
 from infra.config import Database, PipelineConfig
-from infra.nag import XRAY_REASON, ScopedPolicy, Wildcard, acknowledge
+from infra.policies import XRAY_REASON, ScopedPolicy, Wildcard, acknowledge
 from infra.storage import ExportStorage
 from rds_s3_export.manifest import manifest_key
 from rds_s3_export.steps.publish_manifest import EVENT_BUS

@@ -18,7 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import Database, PipelineConfig
-from infra.nag import ScopedPolicy, acknowledge
+from infra.policies import ScopedPolicy, acknowledge
 
 RETRY_ATTEMPTS = 10
 RETRY_MAX_EVENT_AGE = Duration.hours(4)  # a daily export may start late, not a day late

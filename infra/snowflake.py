@@ -27,7 +27,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.config import PipelineConfig
-from infra.nag import ScopedPolicy
+from infra.policies import ScopedPolicy
 from infra.storage import ExportStorage
 
 READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")

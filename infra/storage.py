@@ -26,7 +26,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import PipelineConfig
-from infra.nag import ScopedPolicy, Wildcard
+from infra.policies import ScopedPolicy, Wildcard
 
 EXPORT_SERVICE = "export.rds.amazonaws.com"
 ACCESS_LOG_EXPIRATION = Duration.days(365)

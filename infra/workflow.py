@@ -28,7 +28,7 @@ from constructs import Construct
 from infra.common import depends_on_policies, log_group, state_machine_arn
 from infra.config import ConfigError, PipelineConfig
 from infra.functions import PipelineFunctions
-from infra.nag import ScopedPolicy, Wildcard, acknowledge
+from infra.policies import ScopedPolicy, Wildcard, acknowledge
 
 ASL_PATH = Path(__file__).resolve().parent.parent / "statemachine" / "export_pipeline.asl.json"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
