@@ -15,6 +15,11 @@
   interpreter lets `States.ALL` match them; `installed()` wraps its `ErrorEqualsDecl` (the one
   more reach into moto's internals, beside the three in sandbox/seams.py) so they are not.
 
+* **Identifier lengths, per engine**: a DB snapshot id has at most 255 characters, a DB cluster
+  snapshot id at most 63, an export task id at most 60 (the pages are cited beside the limits
+  in rds_s3_export/rules.py). moto accepts any length; `check_identifier_lengths` answers
+  `InvalidParameterValue` as RDS does.
+
 `installed()` puts the S3 check in place for the sandbox's lifetime (`Sandbox` does it).
 """
 
@@ -24,6 +29,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
 from botocore.awsrequest import AWSResponse
 from moto.stepfunctions.parser import quotas
@@ -31,6 +37,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl
     ErrorEqualsDecl,
 )
 
+from rds_s3_export import rules
 from sandbox import faults
 
 DELETE_OBJECTS_MAX_KEYS = 1000  # API_DeleteObjects.html, above
@@ -60,6 +67,34 @@ def check_delete_objects(request: Any, event_name: str, **_kwargs: Any) -> AWSRe
         f"schema ({count} keys; at most {DELETE_OBJECTS_MAX_KEYS})",
     )
     return faults.error_response(request.url, "s3", fault)
+
+
+# operation -> (parameter, its longest value): the limits of rds_s3_export.rules
+IDENTIFIER_LIMITS = {
+    "CreateDBSnapshot": ("DBSnapshotIdentifier", rules.SNAPSHOT_ID_MAX["instance"]),
+    "CreateDBClusterSnapshot": ("DBClusterSnapshotIdentifier", rules.SNAPSHOT_ID_MAX["cluster"]),
+    "StartExportTask": ("ExportTaskIdentifier", rules.EXPORT_TASK_ID_MAX),
+}
+
+
+def check_identifier_lengths(request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
+    """RDS's answer to an identifier longer than the engine allows, else None."""
+    service, _, operation = event_name.removeprefix("before-send.").partition(".")
+    if service != "rds" or operation not in IDENTIFIER_LIMITS:
+        return None
+    body = request.body
+    text = body.decode() if isinstance(body, bytes) else str(body or "")
+    parameter, maximum = IDENTIFIER_LIMITS[operation]
+    value = parse_qs(text).get(parameter, [""])[0]
+    if len(value) <= maximum:
+        return None
+    fault = faults.ApiFault(
+        "rds",
+        operation,
+        "InvalidParameterValue",
+        f"{parameter} must contain from 1 to {maximum} characters ({len(value)} given)",
+    )
+    return faults.error_response(request.url, "rds", fault)
 
 
 def check_state_size_quota() -> None:
@@ -98,8 +133,10 @@ def _states_all_spares_terminal_errors() -> Iterator[None]:
 def installed() -> Iterator[None]:
     check_state_size_quota()
     faults.install_hook(check_delete_objects)
+    faults.install_hook(check_identifier_lengths)
     try:
         with _states_all_spares_terminal_errors():
             yield
     finally:
+        faults.uninstall_hook(check_identifier_lengths)
         faults.uninstall_hook(check_delete_objects)

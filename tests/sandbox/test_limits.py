@@ -77,3 +77,24 @@ def test_a_lambda_result_over_262144_bytes_fails_the_execution(
     result = sandbox.run({})
     assert result.status == "FAILED"
     assert result.error == "States.DataLimitExceeded"
+
+
+def test_the_sandbox_refuses_identifiers_longer_than_the_engine_allows(sandbox: Sandbox) -> None:
+    # Given an Aurora cluster and the default instance
+    rds = sandbox.client("rds")
+    sandbox.add_cluster("mycluster")
+    # When snapshots get ids one past their engine's limit, Then RDS's refusal comes back
+    for call, params in (
+        (rds.create_db_cluster_snapshot, {"DBClusterIdentifier": "mycluster",
+                                          "DBClusterSnapshotIdentifier": "c" * 64}),
+        (rds.create_db_snapshot, {"DBInstanceIdentifier": "mydb",
+                                  "DBSnapshotIdentifier": "s" * 256}),
+    ):  # fmt: skip
+        with pytest.raises(ClientError) as refused:
+            call(**params)
+        assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    # And ids at the limit are accepted
+    rds.create_db_cluster_snapshot(
+        DBClusterIdentifier="mycluster", DBClusterSnapshotIdentifier="c" * 63
+    )
+    rds.create_db_snapshot(DBInstanceIdentifier="mydb", DBSnapshotIdentifier="s" * 255)
