@@ -55,7 +55,7 @@ def snapshot_prefix_max(kind: DatabaseKind) -> int:
 
 
 def is_rds_identifier(value: str, maximum: int) -> bool:
-    return 0 < len(value) <= maximum and bool(_RDS_ID.match(value.lower()))
+    return 0 < len(value) <= maximum and bool(_RDS_ID.fullmatch(value.lower()))
 
 
 def _identifier(value: Any, what: str, maximum: int) -> str:
@@ -119,7 +119,7 @@ def s3_prefix(value: Any) -> str:
     segments = prefix.split("/")
     if any(segment in ("", ".", "..") for segment in segments):
         raise RuleError(f"must not contain empty, '.' or '..' segments (got {value!r})")
-    if not all(_S3_SEGMENT.match(segment) for segment in segments):
+    if not all(_S3_SEGMENT.fullmatch(segment) for segment in segments):
         raise RuleError(
             f"may contain only letters, digits and . _ = + - between single '/' (got {value!r})"
         )
@@ -148,7 +148,7 @@ def export_only(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise RuleError(f"must be a list of strings, got {_type_name(value)}: {value!r}")
     for item in value:
-        if not isinstance(item, str) or not _EXPORT_ONLY_NAME.match(item):
+        if not isinstance(item, str) or not _EXPORT_ONLY_NAME.fullmatch(item):
             raise RuleError(
                 f"entry {item!r} must be 'database', 'database.table', 'database.schema' or "
                 "'database.schema.table' (no spaces or '/')"

@@ -89,6 +89,8 @@ BAD: list[tuple[str, dict[str, Any]]] = [
             "exports`db",
             "exports\ndb",
             "exports\x00db",
+            "0\n",
+            "exports/db\n",
             "exports//db",
             "exports/./db",
             "exports/../db",
@@ -97,7 +99,17 @@ BAD: list[tuple[str, dict[str, Any]]] = [
     ],
     *[
         ("export_only", {"export_only": v})
-        for v in ("shop", {"shop": 1}, [5], [""], ["a/b"], ["a.b.c.d"], ["has space"], [None])
+        for v in (
+            "shop",
+            {"shop": 1},
+            [5],
+            [""],
+            ["a/b"],
+            ["a.b.c.d"],
+            ["has space"],
+            [None],
+            ["shop\n"],
+        )
     ],
     ("export_only", {"export_only": ["x" * (200 * 1024)]}),
     *[

@@ -25,7 +25,17 @@ IDENTIFIER_LIKE = st.from_regex(r"\A[A-Za-z0-9_ -]{0,70}\Z") | st.sampled_from(
     ["a" * 63, "a" * 64, "mydb", "My-DB", "my--db", "db-", "1db", ""]
 )
 PREFIX_LIKE = st.from_regex(r"\A[A-Za-z0-9._=+*:/ -]{0,40}\Z") | st.sampled_from(
-    ["exports/mydb", "exports/mydb/", "/x", "a//b", "a/../b", "exports/mydb/a*b", "x" * 513]
+    [
+        "exports/mydb",
+        "exports/mydb/",
+        "/x",
+        "a//b",
+        "a/../b",
+        "exports/mydb/a*b",
+        "x" * 513,
+        "0\n",
+        "exports/mydb\n",
+    ]
 )
 SNAPSHOT_PREFIX_LIKE = IDENTIFIER_LIKE | st.integers(30, 240).map(lambda n: "p" * n)
 JSON_SCALARS = st.none() | st.booleans() | st.integers(-5, 200) | st.text(max_size=12)
