@@ -18,6 +18,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rds_s3_export.steps import (
+    create_snapshot,
+    describe_status,
+    discard_failed_export,
+    prune_snapshots,
+    publish_manifest,
+    purge_prefix,
+    start_export,
+    validate_input,
+)
+
 ASL_PATH = Path(__file__).resolve().with_name("export_pipeline.asl.json")
 
 # The errors the handlers raise on purpose (rds_s3_export.errors.TERMINAL_ERRORS): their
@@ -87,13 +98,18 @@ def task(
     *,
     comment: str,
     payload: dict[str, Any] | None = None,
+    result_path: str,
+    fields: tuple[str, ...],
     next_state: str,
     retry: list[dict[str, Any]] | None = None,
     catches: list[dict[str, Any]] | None = None,
-    result: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A Lambda Task. `function` is the ASL placeholder's stem (`${<function>FunctionArn}`);
-    `result` places the function's result (OutputPath, or ResultSelector and ResultPath)."""
+    """A Lambda Task. `function` is the ASL placeholder's stem (`${<function>FunctionArn}`).
+
+    The one way a function's result joins the state: ResultSelector takes exactly the `fields`
+    its step declares (RESULT_FIELDS in its module; a missing one fails the state with
+    States.Runtime) out of Lambda's answer, and ResultPath places them at `result_path`. A step
+    never returns, so never overwrites, the rest of the state."""
     parameters: dict[str, Any] = {"FunctionName": f"${{{function}FunctionArn}}"}
     if payload is None:
         parameters["Payload.$"] = "$"
@@ -106,9 +122,10 @@ def task(
         "Parameters": parameters,
         "Retry": [RETRY_LAMBDA_SERVICE, RETRY_THROTTLED, *(retry or [])],
         "Catch": catches if catches is not None else catch(f"{name}DidNotComplete"),
+        "ResultSelector": {f"{field}.$": f"$.Payload.{field}" for field in fields},
+        "ResultPath": result_path,
         "Next": next_state,
     }
-    state.update(result or {"OutputPath": "$.Payload"})
     return state
 
 
@@ -138,26 +155,6 @@ def unexpected(step: str, error: str) -> dict[str, Any]:
         f"{error}, keeping the original error.",
         "$.config.database_id",
     )
-
-
-def poll_status(loop: str, fields: list[str]) -> dict[str, Any]:
-    """DescribeStatus's answer, placed under `$.<loop>.status`."""
-    return {
-        "ResultSelector": {f"{field}.$": f"$.Payload.{field}" for field in fields},
-        "ResultPath": f"$.{loop}.status",
-    }
-
-
-STATUS_FIELDS = [
-    "state",
-    "raw_status",
-    "progress",
-    "polls",
-    "wait_seconds",
-    "elapsed_seconds",
-    "timed_out",
-    "cause",
-]
 
 
 def choice_on_status(
@@ -198,6 +195,8 @@ def states() -> dict[str, Any]:
                     "state_machine.$": "$$.StateMachine.Id",
                 },
             },
+            result_path="$",
+            fields=validate_input.RESULT_FIELDS,
             next_state="IsContinuedPurge",
         ),
         "IsContinuedPurge": {
@@ -218,6 +217,8 @@ def states() -> dict[str, Any]:
             "CreateSnapshot",
             comment="Create this run's tagged snapshot (or adopt it on a retry), or pick the "
             "latest automated or the named snapshot.",
+            result_path="$.source",
+            fields=create_snapshot.RESULT_FIELDS,
             next_state="IsDryRun",
             retry=[slow_retry("InstanceBusy", 10)],
         ),
@@ -250,14 +251,17 @@ def states() -> dict[str, Any]:
                 "poll.$": "$.config.poll",
                 **CORRELATION,
             },
+            result_path="$.source.status",
+            fields=describe_status.RESULT_FIELDS,
             next_state="IsSnapshotReady",
-            result=poll_status("source", STATUS_FIELDS),
         ),
         "StartExport": task(
             "StartExport",
             "StartExport",
             comment="Start the export of this run's snapshot into the prefix (adopt it on a "
             "retry); wait for a free slot while 5 exports run.",
+            result_path="$.export",
+            fields=start_export.RESULT_FIELDS,
             next_state="IsExportComplete",
             retry=[slow_retry("ExportQuotaExceeded", 80)],
             catches=[
@@ -291,8 +295,9 @@ def states() -> dict[str, Any]:
                 "kind": "export-task",
                 **CORRELATION,
             },
+            result_path="$.export.status",
+            fields=describe_status.EXPORT_RESULT_FIELDS,
             next_state="IsExportComplete",
-            result=poll_status("export", [*STATUS_FIELDS, "extracted_gb", "warning"]),
         ),
         "PurgePrefix": task(
             "PurgePrefix",
@@ -300,6 +305,8 @@ def states() -> dict[str, Any]:
             comment="On the first call verify the new export and plan; then delete older export "
             "folders under the prefix, page after page, until done or the call's time budget "
             "is spent.",
+            result_path="$.purge",
+            fields=purge_prefix.RESULT_FIELDS,
             next_state="IsPurgeDone",
         ),
         "IsPurgeDone": {
@@ -338,20 +345,17 @@ def states() -> dict[str, Any]:
             "PublishManifest",
             comment="The prefix now holds exactly the new export: write its manifest "
             "(<s3_prefix>/_manifest.json, one PUT, last) and put one 'RDS Export Ready' event.",
+            result_path="$.manifest",
+            fields=publish_manifest.RESULT_FIELDS,
             next_state="PruneSnapshots",
-            result={
-                "ResultSelector": {
-                    f"{field}.$": f"$.Payload.{field}"
-                    for field in ("uri", "tables", "bytes", "event_id")
-                },
-                "ResultPath": "$.manifest",
-            },
         ),
         "PruneSnapshots": task(
             "PruneSnapshots",
             "PruneSnapshots",
             comment="Delete the pipeline's own snapshots beyond keep_snapshots; a failure here "
             "is a warning, the data is safe.",
+            result_path="$.prune",
+            fields=prune_snapshots.RESULT_FIELDS,
             next_state="Summarize",
             catches=[
                 {
@@ -412,6 +416,8 @@ def states() -> dict[str, Any]:
                 "discard.$": "$.discard",
                 **CORRELATION,
             },
+            result_path="$.discard",
+            fields=discard_failed_export.RESULT_FIELDS,
             next_state="IsDiscardDone",
             catches=[
                 {
@@ -420,14 +426,6 @@ def states() -> dict[str, Any]:
                     "Next": "ExportFailed",
                 }
             ],
-            result={
-                "ResultSelector": {
-                    "folder.$": "$.Payload.folder",
-                    "objects_deleted.$": "$.Payload.objects_deleted",
-                    "more.$": "$.Payload.more",
-                },
-                "ResultPath": "$.discard",
-            },
         ),
         "IsDiscardDone": {
             "Type": "Choice",

@@ -53,3 +53,17 @@ def test_every_fixed_fail_error_and_every_pass_that_sets_one_is_a_design_error()
         error = state.get("Error") or state.get("Parameters", {}).get("Error")
         if isinstance(error, str):
             assert error in TERMINAL, name
+
+
+def test_every_function_result_joins_the_state_by_result_path_alone() -> None:
+    # One way to merge (issue: One rule, one place): no OutputPath that would let a function
+    # hand back, and so overwrite, the whole state; each picks named fields of Lambda's Payload.
+    tasks = {n: s for n, s in STATES.items() if s.get("Resource") == LAMBDA_INVOKE}
+    assert len(tasks) == 9, sorted(tasks)
+    for name, state in tasks.items():
+        assert "OutputPath" not in state and "InputPath" not in state, name
+        assert state["ResultPath"].startswith("$"), name
+        selector = state["ResultSelector"]
+        assert selector, name
+        for key, path in selector.items():
+            assert key.endswith(".$") and path == f"$.Payload.{key[:-2]}", (name, key)

@@ -19,6 +19,7 @@ from rds_s3_export import aws, clock, naming, status
 from rds_s3_export.errors import SnapshotFailed, SourceNotFound
 from rds_s3_export.log import correlated, logger
 from rds_s3_export.rds import SNAPSHOT_KINDS, TAG_EXECUTION, TAG_PIPELINE, iter_snapshots
+from rds_s3_export.steps import shaped
 
 
 def _describe_one(kind: str, snapshot_id: str) -> dict[str, Any] | None:
@@ -162,6 +163,21 @@ def resolve(event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# `$.source`: the snapshot chosen, its export task id, and the start of its polling loop
+RESULT_FIELDS = (
+    "kind",
+    "snapshot_id",
+    "snapshot_arn",
+    "export_task_id",
+    "source",
+    "created",
+    "adopted",
+    "started_at",
+    "deadline",
+    "status",
+)
+
+
 @correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {**event, "source": resolve(event)}
+    return shaped(resolve(event), RESULT_FIELDS)

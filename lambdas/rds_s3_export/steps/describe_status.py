@@ -15,6 +15,7 @@ from rds_s3_export import aws, clock, polling, status
 from rds_s3_export.errors import ExportFailed, SnapshotFailed, SourceNotFound
 from rds_s3_export.log import correlated
 from rds_s3_export.rds import iter_snapshots
+from rds_s3_export.steps import shaped
 
 KINDS = ("db-snapshot", "db-cluster-snapshot", "export-task")
 
@@ -104,6 +105,21 @@ def look(event: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+# `$.source.status` or `$.export.status`: one look's verdict and the wait before the next
+RESULT_FIELDS = (
+    "state",
+    "raw_status",
+    "progress",
+    "polls",
+    "wait_seconds",
+    "elapsed_seconds",
+    "timed_out",
+    "cause",
+)
+EXPORT_RESULT_FIELDS = (*RESULT_FIELDS, "extracted_gb", "warning")
+
+
 @correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return look(event)
+    fields = EXPORT_RESULT_FIELDS if event.get("kind") == "export-task" else RESULT_FIELDS
+    return shaped(look(event), fields)

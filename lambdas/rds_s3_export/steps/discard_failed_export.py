@@ -17,6 +17,7 @@ from rds_s3_export import aws, s3layout, settings, status
 from rds_s3_export.errors import InvalidInput, PurgeRefused
 from rds_s3_export.inputs import check_s3_prefix
 from rds_s3_export.log import correlated
+from rds_s3_export.steps import shaped
 
 # ListObjectsV2 returns at most 1,000 keys a page, and a DeleteObjects request may name at most
 # 1,000 keys (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
@@ -81,6 +82,14 @@ def discard_page(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# `$.discard`: the failed export's folder, what was removed from it, whether more is left
+RESULT_FIELDS = (
+    "folder",
+    "objects_deleted",
+    "more",
+)
+
+
 @correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return discard_page(event)
+    return shaped(discard_page(event), RESULT_FIELDS)

@@ -21,6 +21,7 @@ from rds_s3_export import aws, clock, naming, rules, status
 from rds_s3_export.errors import PipelineError, Throttled
 from rds_s3_export.log import correlated, logger
 from rds_s3_export.rds import SNAPSHOT_KINDS, TAG_PIPELINE, export_tasks, iter_snapshots
+from rds_s3_export.steps import shaped
 
 
 def own_id_pattern(snapshot_prefix: str) -> re.Pattern[str]:
@@ -102,6 +103,16 @@ def prune(event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# `$.prune`: what was deleted and kept; `skipped` says why nothing was looked at
+RESULT_FIELDS = (
+    "deleted",
+    "kept",
+    "warnings",
+    "skipped",
+    "elapsed_seconds",
+)
+
+
 @correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {**event, "prune": prune(event)}
+    return shaped(prune(event), RESULT_FIELDS, {"skipped": ""})

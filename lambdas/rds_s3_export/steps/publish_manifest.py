@@ -31,6 +31,7 @@ from rds_s3_export import aws, clock, s3layout, settings
 from rds_s3_export.errors import PublishFailed
 from rds_s3_export.log import correlated, logger
 from rds_s3_export.manifest import ManifestTooLarge, build_manifest, dumps, manifest_key
+from rds_s3_export.steps import shaped
 
 EVENT_SOURCE: Final = "rds-s3-export"
 """The event's ``source``: the product's name, the same for every deployment. Which pipeline
@@ -164,6 +165,15 @@ def publish(event: dict[str, Any]) -> dict[str, Any]:
     return {"uri": uri, "tables": len(manifest["tables"]), "bytes": len(body), "event_id": event_id}
 
 
+# `$.manifest`: where the manifest is, its size, and the id of the event that announced it
+RESULT_FIELDS = (
+    "uri",
+    "tables",
+    "bytes",
+    "event_id",
+)
+
+
 @correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return publish(event)
+    return shaped(publish(event), RESULT_FIELDS)

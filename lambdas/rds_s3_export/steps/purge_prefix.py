@@ -43,6 +43,7 @@ from rds_s3_export.inputs import check_s3_prefix
 from rds_s3_export.log import correlated, logger
 from rds_s3_export.manifest import MANIFEST_NAME
 from rds_s3_export.rds import export_tasks
+from rds_s3_export.steps import shaped
 
 # ListObjectsV2 returns at most 1,000 keys a page, and a DeleteObjects request may name at most
 # 1,000 keys (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
@@ -550,7 +551,50 @@ def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None
     return state
 
 
+# `$.purge`: the purge loop's whole state, carried from call to call (and into a continuing
+# execution). Each call sets every field; the defaults fill those only some runs have.
+RESULT_FIELDS = (
+    # the loop: what is left to do and where the listing stands
+    "planned",
+    "todo",
+    "cursor",
+    "folders_after",
+    "more_folders",
+    "more",
+    "calls",
+    "continuations",
+    "continue_in_new_execution",
+    "next_execution_name",
+    "started_at",
+    "elapsed_seconds",
+    "throttled",
+    # the report
+    "verification",
+    "pages",
+    "objects_deleted",
+    "folders",
+    "folders_not_shown",
+    "left_alone",
+    "left_alone_not_shown",
+    "kept_running",
+    "warnings",
+    # a dry run's preview
+    "would_delete_count",
+    "would_delete_keys",
+    "would_delete_keys_left_out",
+    "would_delete_keys_truncated",
+)
+RESULT_DEFAULTS: dict[str, Any] = {
+    "verification": None,  # a dry run verifies no export
+    "next_execution_name": "",  # set when the purge goes on in a new execution
+    "would_delete_count": 0,  # the preview is a dry run's only
+    "would_delete_keys": [],
+    "would_delete_keys_left_out": 0,
+    "would_delete_keys_truncated": False,
+}
+
+
 @correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     time_left = getattr(context, "get_remaining_time_in_millis", None)
-    return {**event, "purge": purge_page(event, time_left)}
+    return shaped(purge_page(event, time_left), RESULT_FIELDS, RESULT_DEFAULTS)

@@ -24,6 +24,7 @@ from rds_s3_export.errors import ExportFailed, ExportQuotaExceeded
 from rds_s3_export.log import correlated, logger
 from rds_s3_export.rds import export_tasks
 from rds_s3_export.settings import ExportTarget
+from rds_s3_export.steps import shaped
 
 MAX_RUNNING_EXPORTS = 5  # RDS quota per account and region
 # The quota has no error code of its own in the API model: recognise it by its words.
@@ -150,6 +151,17 @@ def start(event: dict[str, Any], *, first_try: bool = True) -> dict[str, Any]:
     return result
 
 
+# `$.export`: the export task, where it writes, and the start of its polling loop
+RESULT_FIELDS = (
+    "export_task_id",
+    "s3_uri",
+    "adopted",
+    "started_at",
+    "deadline",
+    "status",
+)
+
+
 @correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {**event, "export": start(event)}
+    return shaped(start(event), RESULT_FIELDS)

@@ -20,6 +20,7 @@ from rds_s3_export import aws, clock, naming, polling, s3layout, settings
 from rds_s3_export.errors import AlreadyRunning, InvalidInput, SourceNotFound
 from rds_s3_export.inputs import Config, build_config
 from rds_s3_export.log import bind, correlated, logger
+from rds_s3_export.steps import shaped
 
 
 def plan_run(config: Config, execution: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +261,12 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# The state as ValidateInput leaves it (it replaces the execution input). `source` and `export`
+# are empty until CreateSnapshot and StartExport fill them, except in a continued purge.
+RESULT_FIELDS = ("config", "plan", "source", "export", "purge", "discard")
+RESULT_DEFAULTS: dict[str, Any] = {"source": {}, "export": {}}
+
+
 @correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return validate(event)
+    return shaped(validate(event), RESULT_FIELDS, RESULT_DEFAULTS)
