@@ -69,7 +69,8 @@ def test_a_lambda_result_over_262144_bytes_fails_the_execution(
     real = validate_input.validate
 
     def bloated(event: dict[str, Any]) -> dict[str, Any]:
-        return {**real(event), "padding": "x" * limits.STATE_MAX_BYTES}
+        result = real(event)  # padded inside a declared field: steps.shaped allows no other
+        return {**result, "plan": {**result["plan"], "padding": "x" * limits.STATE_MAX_BYTES}}
 
     monkeypatch.setattr(validate_input, "validate", bloated)
 
