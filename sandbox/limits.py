@@ -40,8 +40,8 @@ from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl
 from rds_s3_export import rules
 from sandbox import faults
 
-DELETE_OBJECTS_MAX_KEYS = 1000  # API_DeleteObjects.html, above
-STATE_MAX_BYTES = 262_144  # step-functions/latest/dg/service-quotas.html, above
+DELETE_OBJECTS_MAX_KEYS = rules.S3_DELETE_OBJECTS_MAX_KEYS  # cited in rds_s3_export/rules.py
+STATE_MAX_BYTES = rules.STATE_MAX_BYTES
 _OBJECT = re.compile(rb"<Object>|<Object\s")
 
 

@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from rds_s3_export import rules
 from rds_s3_export.errors import InstanceBusy, PipelineError, SourceNotFound, Throttled
 
 # The state machine owns retries (Retry with backoff and jitter, visible in the execution
@@ -71,6 +72,39 @@ def describe(err: ClientError) -> str:
     """`Code: message`, for Causes."""
     message = error_message(err)
     return f"{error_code(err)}: {message}" if message else error_code(err)
+
+
+def delete_objects(
+    bucket: str, keys: list[str], fallback: Callable[[str], PipelineError], advice: str
+) -> list[str]:
+    """One DeleteObjects request; the keys S3 reports deleted.
+
+    A throttling answer propagates as the ClientError (callers slow down in their own way); any
+    other refusal, or any key S3 could not delete, raises `fallback` with `advice` appended."""
+    if len(keys) > rules.S3_DELETE_OBJECTS_MAX_KEYS:  # S3 answers MalformedXML to a longer list
+        raise ValueError(
+            f"{len(keys)} keys in one DeleteObjects request "
+            f"(at most {rules.S3_DELETE_OBJECTS_MAX_KEYS})"
+        )
+    if not keys:
+        return []
+    try:
+        response = client("s3").delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": False}
+        )
+    except ClientError as err:
+        if error_code(err) in THROTTLING_CODES:
+            raise
+        raise_as(err, fallback, "s3:DeleteObjects", f"s3://{bucket}/{keys[0]}...")
+    errors = response.get("Errors", [])
+    if errors:
+        first = errors[0]
+        raise fallback(
+            f"{len(errors)} of {len(keys)} keys could not be deleted, e.g. "
+            f"s3://{bucket}/{first.get('Key')}: {first.get('Code')} {first.get('Message', '')}. "
+            f"{advice}"
+        )
+    return [str(d["Key"]) for d in response.get("Deleted", []) if "Key" in d]
 
 
 def raise_as(

@@ -133,14 +133,23 @@ def prefixes_overlap(first: str, second: str) -> bool:
     return first == second or first.startswith(f"{second}/") or second.startswith(f"{first}/")
 
 
+# --- AWS limits the steps work within ---------------------------------------------------------
+# No state's input or output may exceed 256 KB (262,144 bytes), a Lambda result included:
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
+STATE_MAX_BYTES: Final = 262_144
+# A DeleteObjects request names at most 1,000 keys (S3 answers MalformedXML to more):
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html
+S3_DELETE_OBJECTS_MAX_KEYS: Final = 1000
+# ListObjectsV2 returns at most 1,000 keys a page:
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
+S3_LIST_PAGE_MAX_KEYS: Final = 1000
+
 # --- export_only --------------------------------------------------------------------------
 # database | database.table | database.schema | database.schema.table (the forms StartExportTask
 # documents for ExportOnly); RDS does not export names that contain "/":
 # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartExportTask.html
 _EXPORT_ONLY_NAME: Final = re.compile(r"^[^./\s]+(?:\.[^./\s]+){0,2}$")
-# The list travels in the run's state, which Step Functions caps at 256 KB (262,144 bytes):
-# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
-# A quarter of that leaves room for everything else the state carries.
+# The list travels in the run's state; a quarter of STATE_MAX_BYTES leaves room for the rest.
 EXPORT_ONLY_MAX_BYTES: Final = 64 * 1024
 
 

@@ -13,15 +13,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_s3_export import aws, s3layout, settings, status
+from rds_s3_export import aws, rules, s3layout, settings, status
 from rds_s3_export.errors import InvalidInput, PurgeRefused
 from rds_s3_export.inputs import check_s3_prefix
 from rds_s3_export.log import correlated
 from rds_s3_export.steps import shaped
 
-# ListObjectsV2 returns at most 1,000 keys a page, and a DeleteObjects request may name at most
-# 1,000 keys (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
-PAGE_SIZE = 1000
+# one listing page, deleted in one request (both capped at 1,000 keys by S3)
+PAGE_SIZE = min(rules.S3_LIST_PAGE_MAX_KEYS, rules.S3_DELETE_OBJECTS_MAX_KEYS)
 
 
 def _confirm_failed(task_id: str) -> None:
@@ -36,23 +35,14 @@ def _confirm_failed(task_id: str) -> None:
 
 
 def _delete(bucket: str, keys: list[str]) -> int:
-    """Delete `keys` (at most PAGE_SIZE); the number S3 reports deleted."""
-    if not keys:
-        return 0
+    """Delete one page of partial files; the number S3 reports deleted."""
     try:
-        response = aws.client("s3").delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": False}
+        deleted = aws.delete_objects(
+            bucket, keys, PurgeRefused, "They are partial files of the failed export."
         )
-    except ClientError as err:
+    except ClientError as err:  # throttled: the state machine's Retry backs off
         aws.raise_as(err, PurgeRefused, "s3:DeleteObjects", f"s3://{bucket}/{keys[0]}...")
-    errors = response.get("Errors", [])
-    if errors:
-        first = errors[0]
-        raise PurgeRefused(
-            f"{len(errors)} of {len(keys)} partial files could not be deleted, e.g. "
-            f"s3://{bucket}/{first.get('Key')}: {first.get('Code')} {first.get('Message', '')}"
-        )
-    return len(response.get("Deleted", []))
+    return len(deleted)
 
 
 def discard_page(event: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_s3_export import aws, clock, s3layout, settings, status
+from rds_s3_export import aws, clock, rules, s3layout, settings, status
 from rds_s3_export.errors import InvalidInput, PurgeRefused, Throttled
 from rds_s3_export.inputs import check_s3_prefix
 from rds_s3_export.log import correlated, logger
@@ -45,9 +45,8 @@ from rds_s3_export.manifest import MANIFEST_NAME
 from rds_s3_export.rds import export_tasks
 from rds_s3_export.steps import shaped
 
-# ListObjectsV2 returns at most 1,000 keys a page, and a DeleteObjects request may name at most
-# 1,000 keys (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
-PAGE_SIZE = 1000
+# one listing page, deleted in one request (both capped at 1,000 keys by S3)
+PAGE_SIZE = min(rules.S3_LIST_PAGE_MAX_KEYS, rules.S3_DELETE_OBJECTS_MAX_KEYS)
 # S3 serves at least 3,500 PUT/COPY/POST/DELETE requests per second per partitioned prefix
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html). Four
 # DeleteObjects requests in flight, each taking a good fraction of a second for 1,000 keys,
@@ -56,9 +55,8 @@ MAX_IN_FLIGHT = 4
 # A call stops starting new pages when less than this is left before the function's timeout:
 # enough to finish the requests in flight and return the state.
 TIME_MARGIN_MS = 40_000
-# No state's input or output may exceed 262,144 bytes
-# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). The lists the
-# purge carries in the state are capped in bytes (as JSON), whatever the key lengths.
+# The lists the purge carries in the state are capped in bytes (as JSON), whatever the key
+# lengths, far below the state's rules.STATE_MAX_BYTES together.
 DRY_RUN_KEYS_BYTES = 64 * 1024
 LEFT_ALONE_BYTES = 16 * 1024
 FOLDERS_BYTES = 32 * 1024
@@ -306,26 +304,16 @@ class _SlowDown(Exception):
 
 
 def _delete_request(bucket: str, keys: list[str]) -> list[str]:
-    """One DeleteObjects request of at most PAGE_SIZE keys; the keys S3 reports deleted."""
-    if len(keys) > PAGE_SIZE:  # S3 answers MalformedXML to a longer list
-        raise ValueError(f"{len(keys)} keys in one DeleteObjects request (at most {PAGE_SIZE})")
+    """One DeleteObjects request of old keys; the keys S3 reports deleted."""
     try:
-        response = aws.client("s3").delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": False}
+        return aws.delete_objects(
+            bucket,
+            keys,
+            PurgeRefused,
+            "The new export is complete and untouched; delete the rest by hand or re-run.",
         )
-    except ClientError as err:
-        if aws.error_code(err) in aws.THROTTLING_CODES:
-            raise _SlowDown(err) from err
-        aws.raise_as(err, PurgeRefused, "s3:DeleteObjects", f"s3://{bucket}/{keys[0]}...")
-    errors = response.get("Errors", [])
-    if errors:
-        first = errors[0]
-        raise PurgeRefused(
-            f"{len(errors)} of {len(keys)} old keys could not be deleted, e.g. "
-            f"s3://{bucket}/{first.get('Key')}: {first.get('Code')} {first.get('Message', '')}. "
-            "The new export is complete and untouched; delete the rest by hand or re-run."
-        )
-    return [str(d["Key"]) for d in response.get("Deleted", []) if "Key" in d]
+    except ClientError as err:  # throttled: the call ends early, its cursor kept
+        raise _SlowDown(err) from err
 
 
 class _Deleter:
