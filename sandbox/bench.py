@@ -29,6 +29,8 @@ from typing import Any
 
 from moto.s3.models import s3_backends
 
+from infra.functions import MEMORY_MB  # the stack's memory size, priced below
+from rds_s3_export import rules
 from sandbox import faults
 from sandbox.rds_sim import PROGRESS_CURVES, Timing
 from sandbox.runtime import ACCOUNT, RunResult, Sandbox, Settings
@@ -40,10 +42,7 @@ PRICE_TRANSITION = 0.025 / 1000
 # https://aws.amazon.com/lambda/pricing/ : arm64, per GB-second, and per request
 PRICE_GB_SECOND = 0.0000133334
 PRICE_REQUEST = 0.20 / 1_000_000
-MEMORY_MB = 256  # infra/functions.py MEMORY_MB
-# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html : a Standard
-# execution's history holds at most 25,000 events
-HISTORY_QUOTA = 25_000
+HISTORY_QUOTA = rules.HISTORY_EVENTS_MAX
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html : 900 s at most
 LAMBDA_TIMEOUT_S = 900
 

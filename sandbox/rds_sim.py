@@ -33,6 +33,7 @@ from moto.rds.exceptions import RDSClientError
 from moto.rds.models import DBClusterSnapshot, DBSnapshot, RDSBackend
 from moto.s3.models import s3_backends
 
+from rds_s3_export import rules
 from sandbox import export_files, iam_replay
 from sandbox.clock import SimClock
 
@@ -123,7 +124,7 @@ class RdsSimulation:
     ) -> None:
         self.clock = clock
         self.timing = timing or Timing()
-        self.export_quota = 5
+        self.export_quota = rules.CONCURRENT_EXPORTS_MAX
         self._s3_client = s3_client
         self._lock = threading.RLock()
         self._snapshots: dict[tuple[str, str], _SimSnapshot] = {}

@@ -143,6 +143,12 @@ S3_DELETE_OBJECTS_MAX_KEYS: Final = 1000
 # ListObjectsV2 returns at most 1,000 keys a page:
 # https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
 S3_LIST_PAGE_MAX_KEYS: Final = 1000
+# A Standard execution's history holds at most 25,000 events:
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
+HISTORY_EVENTS_MAX: Final = 25_000
+# At most five snapshot export tasks run at once per account:
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html
+CONCURRENT_EXPORTS_MAX: Final = 5
 
 # --- export_only --------------------------------------------------------------------------
 # database | database.table | database.schema | database.schema.table (the forms StartExportTask

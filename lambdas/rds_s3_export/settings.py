@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from rds_s3_export import rules
 from rds_s3_export.errors import InvalidInput
 
 
@@ -57,10 +58,9 @@ def export_kms_key_arn() -> str:
     return _require("EXPORT_KMS_KEY_ARN")
 
 
-# Step Functions Standard ends an execution at 25,000 history events
-# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): the purge asks for
-# a new execution before its estimate of the events spent passes this, 5,000 short of the limit.
-PURGE_HISTORY_EVENTS_MAX = 20_000
+# The purge asks for a new execution before its estimate of the events spent passes this, 5,000
+# short of the history's limit.
+PURGE_HISTORY_EVENTS_MAX = rules.HISTORY_EVENTS_MAX - 5_000
 
 
 def purge_history_events_max() -> int:

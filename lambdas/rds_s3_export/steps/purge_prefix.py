@@ -61,10 +61,9 @@ DRY_RUN_KEYS_BYTES = 64 * 1024
 LEFT_ALONE_BYTES = 16 * 1024
 FOLDERS_BYTES = 32 * 1024
 TODO_BYTES = 32 * 1024  # folder names still to delete; more folders are found by a later plan
-# Step Functions Standard ends an execution at 25,000 history events
-# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). The estimate of
-# events spent so far is deliberately generous: a Task state is 5 events (entered, scheduled,
-# started, succeeded, exited), a Choice or Wait 2, and each retry adds 3 more.
+# The history's limit is rules.HISTORY_EVENTS_MAX. The estimate of events spent so far is
+# deliberately generous: a Task state is 5 events (entered, scheduled, started, succeeded,
+# exited), a Choice or Wait 2, and each retry adds 3 more.
 EVENTS_BEFORE_PURGE = 60  # ValidateInput ... StartExport, and their occasional retries
 EVENTS_PER_POLL = 12  # Wait + DescribeStatus task + Choice, with room for a retry
 EVENTS_PER_PURGE_CALL = 12  # PurgePrefix task + IsPurgeDone choice, with room for a retry

@@ -19,14 +19,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_s3_export import aws, clock, status
+from rds_s3_export import aws, clock, rules, status
 from rds_s3_export.errors import ExportFailed, ExportQuotaExceeded
 from rds_s3_export.log import correlated, logger
 from rds_s3_export.rds import export_tasks
 from rds_s3_export.settings import ExportTarget
 from rds_s3_export.steps import shaped
 
-MAX_RUNNING_EXPORTS = 5  # RDS quota per account and region
+MAX_RUNNING_EXPORTS = rules.CONCURRENT_EXPORTS_MAX
 # The quota has no error code of its own in the API model: recognise it by its words.
 _QUOTA_WORDS = re.compile(r"quota|limit|maximum number|too many|concurrent", re.IGNORECASE)
 _PERMANENT_CODES = frozenset(
