@@ -66,6 +66,10 @@ def result(
     return body
 
 
+# the keys loop_start gives a polling loop's piece of the state
+LOOP_FIELDS = ("started_at", "deadline", "status")
+
+
 def loop_start(
     *,
     now: datetime,

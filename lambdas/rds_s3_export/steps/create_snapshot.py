@@ -172,9 +172,7 @@ RESULT_FIELDS = (
     "source",
     "created",
     "adopted",
-    "started_at",
-    "deadline",
-    "status",
+    *status.LOOP_FIELDS,
 )
 
 

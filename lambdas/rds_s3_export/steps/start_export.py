@@ -156,9 +156,7 @@ RESULT_FIELDS = (
     "export_task_id",
     "s3_uri",
     "adopted",
-    "started_at",
-    "deadline",
-    "status",
+    *status.LOOP_FIELDS,
 )
 
 
