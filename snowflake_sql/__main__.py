@@ -20,7 +20,6 @@ from typing import Any
 
 import boto3
 
-import sandbox  # noqa: F401  (only puts lambdas/, the Lambda package root, on sys.path)
 from snowflake_sql.generate import fold, render
 
 
@@ -66,16 +65,30 @@ def sandbox_manifest() -> dict[str, Any]:
         return manifest
 
 
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+
+
+def chosen_external_id() -> str | None:
+    """``snowflake_external_id`` as cdk.json sets it (validated by the stack's own config
+    code), or None: then the id Snowflake generated lives only in the deploy command."""
+    cdk_json = CDK_JSON
+    if not cdk_json.is_file():
+        return None
+    from infra.config import load_config  # noqa: PLC0415  (only when cdk.json is there)
+
+    return load_config(json.loads(cdk_json.read_text()).get("context", {})).snowflake_external_id
+
+
 def default_options(manifest: dict[str, Any], **given: str | None) -> dict[str, str]:
     """The options of :func:`snowflake_sql.generate.render`: ``given`` ones, else the
     defaults derived from the manifest (role ``<pipeline>-snowflake`` of the execution's
-    account, schema and stage named after the source database)."""
+    account, schema and stage named after the source database) and cdk.json (external id)."""
     account, pipeline = pipeline_of(manifest)
     db_id = fold(str((manifest.get("database") or {}).get("id") or "rds").replace("-", "_"))
     defaults = {
         "integration": fold(pipeline.replace("-", "_")),
         "role_arn": f"arn:aws:iam::{account}:role/{pipeline}-snowflake",
-        "external_id": f"{pipeline}-snowflake",
+        "external_id": chosen_external_id() or f"{pipeline}-snowflake",
         "database": "RAW",
         "schema": db_id,
         "stage": f"RDS_{db_id}",
@@ -115,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the task's SCHEDULE; set it well after the pipeline's usual end",
     )
     args = parser.parse_args(argv)
+    if not args.external_id and not chosen_external_id():
+        _log(
+            "no --external-id and no snowflake_external_id in cdk.json: the script names "
+            "<pipeline_name>-snowflake; CREATE STORAGE INTEGRATION IF NOT EXISTS keeps an "
+            "integration you already made with Snowflake's own id"
+        )
 
     manifest = read_manifest(args.manifest) if args.manifest else sandbox_manifest()
     options = default_options(
