@@ -20,6 +20,11 @@ from typing import Any, Final, Literal, TypeVar
 
 from rds_s3_export import rules
 
+# Every function's memory (MB): the handlers wait on AWS APIs and hold little in memory.
+# The bench prices a run with it; it is here, not beside the constructs, so that pricing
+# needs no CDK.
+MEMORY_MB: Final = 256
+
 T = TypeVar("T")
 
 DatabaseKind = rules.DatabaseKind

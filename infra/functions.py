@@ -33,7 +33,7 @@ from infra.common import (
     own_snapshots,
     state_machine_arn,
 )
-from infra.config import Database, PipelineConfig
+from infra.config import MEMORY_MB, Database, PipelineConfig
 from infra.policies import XRAY_REASON, ScopedPolicy, Wildcard, acknowledge
 from infra.storage import ExportStorage
 from rds_s3_export.manifest import manifest_key
@@ -41,7 +41,6 @@ from rds_s3_export.steps.publish_manifest import EVENT_BUS
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-MEMORY_MB = 256
 
 # RDS export tasks have no IAM resource type of their own: DescribeExportTasks accepts a
 # snapshot or cluster ARN only when the call filters by SourceArn. The pipeline looks its

@@ -29,7 +29,7 @@ from typing import Any
 
 from moto.s3.models import s3_backends
 
-from infra.functions import MEMORY_MB  # the stack's memory size, priced below
+from infra.config import MEMORY_MB  # the stack's memory size, priced below
 from rds_s3_export import rules
 from sandbox import faults
 from sandbox.rds_sim import PROGRESS_CURVES, Timing
