@@ -21,6 +21,8 @@ The rules, all of which hold on every call:
   (`deferred`) until PublishManifest has replaced the manifest: the last pass
   (`phase: previous-export`, the state PurgePreviousExport) deletes it only once the manifest
   names the new export, under every rule above. So the manifest never names a deleted folder.
+  A continued execution carries `deferred`, reads the manifest again, and refuses if it names
+  another folder by then.
 
 The folder a manifest names is `<s3_prefix>/<export_task_id>/`, the folder a loader reads. No
 manifest (the first night), a manifest that names the new export (a rerun), a folder that
