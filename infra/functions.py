@@ -317,9 +317,11 @@ class PipelineFunctions(Construct):
     def _allow_purge_prefix(self, policy: ScopedPolicy) -> None:
         self._list_prefixes(policy)
         prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
-        policy.allow(["s3:GetObject"], prefixes)  # the new export's metadata (and HEAD)
+        # the new export's metadata (and HEAD), and <prefix>/_manifest.json (the folder it
+        # names is held back): both under the prefix, so no statement of their own
+        policy.allow(["s3:GetObject"], prefixes)
         policy.allow(["s3:DeleteObject"], prefixes)
-        policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])  # metadata is SSE-KMS
+        policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])  # metadata, manifest: SSE-KMS
         self._describe_export_tasks(policy)  # never delete a folder RDS is still writing
 
     def _allow_publish_manifest(self, policy: ScopedPolicy) -> None:

@@ -11,8 +11,12 @@ the handlers make them, lateness from the simulated clock.
    * following nights: the same database night after night, each night's durations shifted,
      the prior being the previous night's (found by ValidateInput as in AWS).
 2. The purge phase alone: old exports of 1,000, 10,000 and 100,000 objects beside a new export
-   of 10,000 objects. The objects are written straight into moto's S3 backend (a put_object
-   through the API costs ~1 ms each); the purge itself runs through the real handlers.
+   of 10,000 objects, the old one named by the manifest (as the night before left it), so the
+   purge holds it back and PurgePreviousExport deletes it after PublishManifest. The purge
+   phase is both passes: PurgePrefix up to PublishManifest, and IsPreviousExportPurged up to
+   PruneSnapshots (PublishManifest itself is not counted). The objects are written straight
+   into moto's S3 backend (a put_object through the API costs ~1 ms each); the purge itself
+   runs through the real handlers.
 3. The cost of one run in dollars, against one Lambda that sleeps between looks.
 
 `python -m sandbox.bench --quick` runs fewer cases.
@@ -20,6 +24,7 @@ the handlers make them, lateness from the simulated clock.
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import threading
@@ -31,6 +36,7 @@ from moto.s3.models import s3_backends
 
 from infra.config import MEMORY_MB  # the stack's memory size, priced below
 from rds_s3_export import rules
+from rds_s3_export.manifest import manifest_key
 from sandbox import faults
 from sandbox.rds_sim import PROGRESS_CURVES, Timing
 from sandbox.runtime import ACCOUNT, RunResult, Sandbox, Settings
@@ -169,6 +175,13 @@ class Purge:
     deleted: int
 
 
+def _window(events: list[dict[str, Any]], first: str, after: str) -> list[dict[str, Any]]:
+    """The events from the first entry into state `first` up to the entry into `after`."""
+    names = [e.get("stateEnteredEventDetails", {}).get("name") for e in events]
+    start = names.index(first)
+    return events[start : names.index(after, start)]
+
+
 def purge(old_objects: int, new_objects: int) -> Purge:
     counter = CallCounter()
     sb = Sandbox(timing=Timing(60, 60, 60))
@@ -182,30 +195,27 @@ def purge(old_objects: int, new_objects: int) -> Purge:
             s3 = sb.client("s3")
             s3.put_object(Bucket=bucket, Key=f"{prefix}/{old}/export_info_{old}.json", Body=b"{}")
             _put_many(bucket, f"{prefix}/{old}", old_objects - 1)
+            named = {"export_task_id": old, "export_folder": f"{prefix}/{old}/"}
+            s3.put_object(Bucket=bucket, Key=manifest_key(prefix), Body=json.dumps(named))
             sb.rds.extra_export_objects = new_objects
             result = sb.wait(sb.start({}), timeout=1800)  # 100,000 keys take a while in moto
         finally:
             faults.uninstall(counter)  # type: ignore[arg-type]
     out = _succeeded(result)
-    # the purge loop's events: from its first state entered to the state after it
-    events = result.history
-    start = next(
-        i
-        for i, e in enumerate(events)
-        if e.get("stateEnteredEventDetails", {}).get("name") == "PurgePrefix"
-    )
-    end = next(
-        i
-        for i, e in enumerate(events)
-        if e.get("stateEnteredEventDetails", {}).get("name") == "PublishManifest"
+    if out["purge"]["deferred"] != old:
+        raise RuntimeError(f"the purge did not hold back {old}: {out['purge']}")
+    # the purge's events: its first pass (PurgePrefix's loop, up to PublishManifest) and its
+    # last (IsPreviousExportPurged and PurgePreviousExport's loop, up to PruneSnapshots)
+    events = _window(result.history, "PurgePrefix", "PublishManifest") + _window(
+        result.history, "IsPreviousExportPurged", "PruneSnapshots"
     )
     return Purge(
-        invocations=sum(1 for e in events[start:end] if e["type"] == "TaskScheduled"),
+        invocations=sum(1 for e in events if e["type"] == "TaskScheduled"),
         pages=int(out["purge"]["pages"]),
         s3_calls=counter.calls[("purge_prefix", "s3")],
         rds_calls=counter.calls[("purge_prefix", "rds")],
-        events=end - start,
-        transitions=transitions(events[start:end]),
+        events=len(events),
+        transitions=transitions(events),
         deleted=int(out["purge"]["objects_deleted"]),
     )
 
@@ -242,7 +252,11 @@ def main(argv: list[str]) -> int:
         "   night after night, each night's prior the one before, shifted by the offsets)"
     )
 
-    print("\npurge phase alone, beside a new export of 10,000 objects (its keys are never listed):")
+    print(
+        "\npurge phase alone, beside a new export of 10,000 objects (its keys are never listed);\n"
+        "  the old export is the one the manifest names: PurgePrefix holds it back and\n"
+        "  PurgePreviousExport deletes it after PublishManifest; both passes are counted:"
+    )
     print(
         f"  {'old objects':>12}{'calls':>7}{'pages':>7}{'S3':>6}{'RDS':>6}{'events':>8}"
         f"{'transit.':>9}"

@@ -89,11 +89,13 @@ def describe_state(record: StateRecord, event: dict[str, Any]) -> str:
         detail = f"{verb} {src.get('snapshot_id')}"
     elif record.name == "StartExport":
         detail = f"export task {out.get('export', {}).get('export_task_id')}"
-    elif record.name == "PurgePrefix":
+    elif record.name in {"PurgePrefix", "PurgePreviousExport"}:
         purge = out.get("purge", {})
+        held = purge.get("phase") == "previous-export" and record.name == "PurgePrefix"
         detail = (
             f"page {purge.get('pages')}: {purge.get('objects_deleted')} old object(s) deleted"
             + (", more to go" if purge.get("more") else "")
+            + (f"; {purge.get('deferred')} (the manifest's) waits for the new one" if held else "")
         )
     elif record.name == "DiscardFailedExport":
         discard = out.get("discard", {})

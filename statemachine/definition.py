@@ -343,11 +343,35 @@ def states() -> dict[str, Any]:
         "PublishManifest": task(
             "PublishManifest",
             "PublishManifest",
-            comment="The prefix now holds exactly the new export: write its manifest "
-            "(<s3_prefix>/_manifest.json, one PUT, last) and put one 'RDS Export Ready' event.",
+            comment="The prefix holds the new export and at most the previous one, which the "
+            "old manifest names: write the new export's manifest (<s3_prefix>/_manifest.json, "
+            "one PUT) and put one 'RDS Export Ready' event.",
             result_path="$.manifest",
             fields=publish_manifest.RESULT_FIELDS,
-            next_state="PruneSnapshots",
+            next_state="IsPreviousExportPurged",
+        ),
+        "IsPreviousExportPurged": {
+            "Type": "Choice",
+            "Comment": "The purge held back the folder the old manifest named; now that the "
+            "manifest names the new export, it may go.",
+            "Choices": [
+                {
+                    "Variable": "$.purge.phase",
+                    "StringEquals": "previous-export",
+                    "Next": "PurgePreviousExport",
+                }
+            ],
+            "Default": "PruneSnapshots",
+        },
+        "PurgePreviousExport": task(
+            "PurgePreviousExport",
+            "PurgePrefix",
+            comment="The last pass of the purge: check that the manifest names the new export, "
+            "then delete the previous export's folder under the purge's rules, page after page "
+            "within the call's time budget.",
+            result_path="$.purge",
+            fields=purge_prefix.RESULT_FIELDS,
+            next_state="IsPreviousExportPurged",
         ),
         "PruneSnapshots": task(
             "PruneSnapshots",
@@ -460,6 +484,7 @@ def states() -> dict[str, Any]:
         "StartExportDidNotComplete": unexpected("StartExport", "ExportFailed"),
         "DescribeExportStatusDidNotComplete": unexpected("DescribeExportStatus", "ExportFailed"),
         "PurgePrefixDidNotComplete": unexpected("PurgePrefix", "PurgeRefused"),
+        "PurgePreviousExportDidNotComplete": unexpected("PurgePreviousExport", "PurgeRefused"),
         "PublishManifestDidNotComplete": unexpected("PublishManifest", "PublishFailed"),
         "ExplainFailure": {
             "Type": "Pass",
@@ -616,6 +641,7 @@ def summarize() -> dict[str, Any]:
                 "folders.$": "$.purge.folders",
                 "pages.$": "$.purge.pages",
                 "left_alone.$": "$.purge.left_alone",
+                "deferred.$": "$.purge.deferred",
                 "verification.$": "$.purge.verification",
                 "warnings.$": "$.purge.warnings",
             },
@@ -656,6 +682,7 @@ def report_dry_run() -> dict[str, Any]:
                 "keys_truncated.$": "$.purge.would_delete_keys_truncated",
                 "folders.$": "$.purge.folders",
                 "left_alone.$": "$.purge.left_alone",
+                "deferred.$": "$.purge.deferred",
             },
         },
         "End": True,

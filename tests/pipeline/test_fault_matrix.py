@@ -11,8 +11,11 @@ Every row runs the same script:
 2. When the fault is injected and the pipeline runs again;
 3. Then the outcome is the row's (it recovers, or it fails with the design's error name and a
    Cause that names the resource), and the data is the row's: the prefix is unchanged, or the
-   previous export is byte-for-byte intact beside this run's own (unverified) folder, or,
-   only when the new export completed and was verified, the prefix holds exactly the new one.
+   previous export is byte-for-byte intact beside this run's own folder, or, only when the
+   new export completed and was verified, the prefix holds exactly the new one;
+4. and the manifest never names a deleted folder: no DeleteObjects request of either run
+   touches the folder the manifest names at that moment (tests/pipeline/manifest_watch.py),
+   and afterwards the manifest names a complete export that is there.
 
 Each row records a verdict (recovered, failed cleanly, lost data, unexpected) as a test
 property; `python -m tests.pipeline.test_fault_matrix [-n 2]` (from the repository root)
@@ -33,6 +36,7 @@ import pytest
 
 from sandbox.rds_sim import ExportOutcome, Timing
 from sandbox.runtime import ASL_PATH, RunResult, Sandbox
+from tests.pipeline.manifest_watch import watching
 
 PREFIX = "exports/mydb"
 DATABASE = "mydb"
@@ -48,6 +52,7 @@ MODULE = {
     "DescribeExportStatus": "describe_status",
     "PurgePrefix": "purge_prefix",
     "PublishManifest": "publish_manifest",
+    "PurgePreviousExport": "purge_prefix",
     "PruneSnapshots": "prune_snapshots",
 }
 MANIFEST = f"{PREFIX}/_manifest.json"
@@ -110,14 +115,15 @@ def api(service: str, operation: str, code: str, *, module: str, times: int | No
     return inject
 
 
-def crash(module: str, *, after_snapshot_polls: bool = False) -> Inject:
-    """Crash `module` once; with `after_snapshot_polls`, let DescribeSnapshotStatus's looks pass
-    first (describe_status serves both loops), so the crash hits DescribeExportStatus."""
+def crash(module: str, *, after_snapshot_polls: bool = False, skip: int = 0) -> Inject:
+    """Crash `module` once, after `skip` invocations; with `after_snapshot_polls`, let
+    DescribeSnapshotStatus's looks pass first (describe_status serves both loops), so the crash
+    hits DescribeExportStatus."""
 
     def inject(world: World) -> dict[str, Any]:
         assert world.previous.output is not None
-        skip = world.previous.output["polls"]["snapshot"] if after_snapshot_polls else 0
-        world.sandbox.faults.crash(module, skip=skip)
+        polls = world.previous.output["polls"]["snapshot"] if after_snapshot_polls else 0
+        world.sandbox.faults.crash(module, skip=skip + polls)
         return {}
 
     return inject
@@ -236,7 +242,7 @@ ORDERS = "shop.public.orders"
 
 
 def _rows() -> list[Row]:
-    v, r, cs, se, ce, p, pm, pr = (
+    v, r, cs, se, ce, p, pm, pp, pr = (
         "ValidateInput",
         "CreateSnapshot",
         "DescribeSnapshotStatus",
@@ -244,6 +250,7 @@ def _rows() -> list[Row]:
         "DescribeExportStatus",
         "PurgePrefix",
         "PublishManifest",
+        "PurgePreviousExport",
         "PruneSnapshots",
     )
     m = MODULE
@@ -345,16 +352,17 @@ def _rows() -> list[Row]:
         Row(ce, DEADLINE, "export_timeout_seconds 60, the export takes 130 s",
             slower(export_running_seconds=120, export_timeout_seconds=60),
             FAILS, "WaitTimedOut", KEPT, names="export"),
-        # PurgePrefix: verify the new export (s3:GetObject), then s3:DeleteObjects
-        Row(p, THROTTLED_ONCE, "DeleteObjects: SlowDown, 1 request",
-            api("s3", "DeleteObjects", "SlowDown", module=m[p]),
+        # PurgePrefix: verify the new export (s3:GetObject), read the manifest, plan (RDS's
+        # export tasks); here the only old export is the one the manifest names, held back
+        Row(p, THROTTLED_ONCE, "GetObject of the new export_info: SlowDown, 1 request",
+            api("s3", "GetObject", "SlowDown", module=m[p]),
             RECOVERS, None, REPLACED, retried="Throttled"),
-        Row(p, THROTTLED_ALWAYS, "DeleteObjects: SlowDown, every request",
-            api("s3", "DeleteObjects", "SlowDown", module=m[p], times=None),
+        Row(p, THROTTLED_ALWAYS, "GetObject: SlowDown, every request",
+            api("s3", "GetObject", "SlowDown", module=m[p], times=None),
             FAILS, "PurgeRefused", KEPT, retried="Throttled", persistent=True),
-        Row(p, DENIED, "DeleteObjects: AccessDenied",
-            api("s3", "DeleteObjects", "AccessDenied", module=m[p], times=None),
-            FAILS, "PurgeRefused", KEPT, names="s3"),
+        Row(p, DENIED, "DescribeExportTasks: AccessDenied",
+            api("rds", "DescribeExportTasks", "AccessDenied", module=m[p], times=None),
+            FAILS, "PurgeRefused", KEPT, names="rds:DescribeExportTasks"),
         Row(p, NOT_FOUND, "GetObject of the new export_info: NoSuchKey",
             api("s3", "GetObject", "NoSuchKey", module=m[p], times=None),
             FAILS, "PurgeRefused", KEPT, names="export"),
@@ -376,9 +384,22 @@ def _rows() -> list[Row]:
             RECOVERS, None, REPLACED, retried="Throttled"),
         Row(pm, DENIED, "PutObject of the manifest: AccessDenied",
             api("s3", "PutObject", "AccessDenied", module=m[pm], times=None),
-            FAILS, "PublishFailed", REPLACED, names=MANIFEST),
+            FAILS, "PublishFailed", KEPT, names=MANIFEST),
         Row(pm, CRASH, "publish_manifest dies before its handler runs",
-            crash(m[pm]), FAILS, "PublishFailed", REPLACED),
+            crash(m[pm]), FAILS, "PublishFailed", KEPT),
+        # PurgePreviousExport: the manifest names the new export; s3:DeleteObjects of the
+        # previous export's folder (the only DeleteObjects of these runs)
+        Row(pp, THROTTLED_ONCE, "DeleteObjects: SlowDown, 1 request",
+            api("s3", "DeleteObjects", "SlowDown", module=m[pp]),
+            RECOVERS, None, REPLACED, retried="Throttled"),
+        Row(pp, THROTTLED_ALWAYS, "DeleteObjects: SlowDown, every request",
+            api("s3", "DeleteObjects", "SlowDown", module=m[pp], times=None),
+            FAILS, "PurgeRefused", KEPT, retried="Throttled", persistent=True),
+        Row(pp, DENIED, "DeleteObjects: AccessDenied",
+            api("s3", "DeleteObjects", "AccessDenied", module=m[pp], times=None),
+            FAILS, "PurgeRefused", KEPT, names="s3"),
+        Row(pp, CRASH, "purge_prefix dies on its call after PublishManifest",
+            crash(m[pp], skip=1), FAILS, "PurgeRefused", KEPT),
         # PruneSnapshots: the export is complete and verified; a failure here is a warning
         Row(pr, THROTTLED_ALWAYS, "DescribeDBSnapshots: Throttling, every request",
             api("rds", "DescribeDBSnapshots", "Throttling", module=m[pr], times=None),
@@ -468,8 +489,7 @@ def _data_verdict(row: Row, seen: Observed, result: RunResult) -> tuple[bool, li
     added = sorted(set(after) - set(before))
     own = f"{PREFIX}/{seen.new_task}/" if seen.new_task else None
     verified = (
-        # PublishFailed is raised only after the purge verified the new export and finished
-        (result.status == "SUCCEEDED" or result.error == "PublishFailed")
+        result.status == "SUCCEEDED"
         and own is not None
         and set(after) == set(added)
         and all(k.startswith(own) for k in after)
@@ -490,25 +510,24 @@ def _data_verdict(row: Row, seen: Observed, result: RunResult) -> tuple[bool, li
 
 
 def _manifest_problems(row: Row, seen: Observed, result: RunResult, sandbox: Sandbox) -> list[str]:
-    """After every row: the manifest names a folder that exists; a successful run's names
-    exactly its own export; a failed run left it as it was.
-
-    The one exception is a run that failed *at* PublishManifest: the purge has already
-    removed the folder the previous manifest names, and the new one could not be written
-    (docs/snowflake.md, "When the manifest is stale"). The row still requires the manifest
-    to be untouched, and the run to fail with PublishFailed, so a loader is told.
-    """
+    """After every row: the manifest names a complete export that is there; a successful run's
+    names exactly its own export; a run that failed before the manifest was replaced left it
+    as it was (one that failed after, in PurgePreviousExport, left it naming its own export).
+    The watch has already checked every moment in between (`run_row`)."""
     manifest = sandbox.manifest(PREFIX)
     problems: list[str] = []
-    if result.status == "SUCCEEDED":
+    replaced = result.status == "SUCCEEDED" or result.visits("PurgePreviousExport") > 0
+    if replaced:
         if manifest is None or manifest["export_task_id"] != seen.new_task:
             problems.append(f"manifest does not name this run's export {seen.new_task}")
     elif seen.after.get(MANIFEST) != seen.before.get(MANIFEST):
-        problems.append("a failed run changed the manifest")
-    if manifest is not None and result.error != "PublishFailed":
-        folder = manifest["export_folder"]
+        problems.append("a run that failed before PublishManifest changed the manifest")
+    if manifest is not None:
+        folder, task = manifest["export_folder"], manifest["export_task_id"]
         if not any(k.startswith(folder) for k in seen.after):
             problems.append(f"manifest names {folder}, which does not exist")
+        elif not export_is_complete(sandbox, task):
+            problems.append(f"manifest names {folder}, which is not a complete export")
     return problems
 
 
@@ -572,15 +591,16 @@ def _retry_problems(row: Row, result: RunResult) -> list[str]:
 def run_row(sandbox: Sandbox, row: Row) -> tuple[str, list[str]]:
     """Run one row; (verdict, problems). Verdicts: recovered, failed cleanly, lost data,
     unexpected (the run ended otherwise than the row says, without losing data)."""
-    # Given a complete previous export in the prefix
-    previous = sandbox.run({})
-    assert previous.status == "SUCCEEDED", previous.cause
-    before = sandbox.listing(PREFIX)
-    snapshots_before, tasks_before = _manual_snapshots(sandbox), set(_export_tasks(sandbox))
+    with watching(sandbox, PREFIX) as watch:
+        # Given a complete previous export in the prefix, which the manifest names
+        previous = sandbox.run({})
+        assert previous.status == "SUCCEEDED", previous.cause
+        before = sandbox.listing(PREFIX)
+        snapshots_before, tasks_before = _manual_snapshots(sandbox), set(_export_tasks(sandbox))
 
-    # When the fault is injected and the pipeline runs again
-    execution_input = row.inject(World(sandbox, previous))
-    result = sandbox.run(execution_input)
+        # When the fault is injected and the pipeline runs again
+        execution_input = row.inject(World(sandbox, previous))
+        result = sandbox.run(execution_input)
 
     # Then: the outcome, the Cause, the retries and the data
     new_tasks = [
@@ -604,6 +624,7 @@ def run_row(sandbox: Sandbox, row: Row) -> tuple[str, list[str]]:
         + _retry_problems(row, result)
         + data_problems
         + _manifest_problems(row, seen, result, sandbox)
+        + watch.violations
     )
     if lost:
         return "lost data", problems

@@ -1,4 +1,6 @@
-"""PublishManifest: the "ready" manifest and event, written only by a successful, real run."""
+"""PublishManifest: the "ready" manifest and event, written only by a successful, real run; and
+the manifest never names a deleted folder (the purge holds back the folder it names until
+PublishManifest has replaced it, then PurgePreviousExport deletes that folder)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from rds_s3_export.steps import purge_prefix
 from rds_s3_export.steps.publish_manifest import EVENT_DETAIL_TYPE, EVENT_SOURCE
 from sandbox.rds_sim import ExportOutcome
 from sandbox.runtime import RunResult, Sandbox
+from tests.pipeline.manifest_watch import watching
 
 PREFIX = "exports/mydb"
 MANIFEST = f"{PREFIX}/_manifest.json"
@@ -83,14 +87,31 @@ def result_arn(sandbox: Sandbox, event: dict[str, Any]) -> str:
     return execution
 
 
+PURGE_AND_PUBLISH = ("PurgePrefix", "PublishManifest", "PurgePreviousExport", "PruneSnapshots")
+
+
+def _order(result: RunResult) -> list[str]:
+    """The states of the purge and publish, in the order they first ran."""
+    return list(dict.fromkeys(s.name for s in result.states if s.name in PURGE_AND_PUBLISH))
+
+
 def test_the_next_night_names_the_new_folder_and_never_a_deleted_one(sandbox: Sandbox) -> None:
-    _ok(sandbox.run({}))
-    second = _ok(sandbox.run({}))
+    with watching(sandbox, PREFIX) as watch:
+        first = _ok(sandbox.run({}))
+        result = sandbox.run({})
+    second = _ok(result)
 
     manifest = sandbox.manifest()
     assert manifest is not None
     assert manifest["export_task_id"] == second["export"]["task_id"]
     assert sandbox.export_folders(PREFIX) == [manifest["export_task_id"]]
+    # the purge held back the folder the old manifest named, and deleted it only after the
+    # new manifest was written: no delete request touched the folder the manifest named then
+    previous = first["export"]["task_id"]
+    assert second["purge"]["deferred"] == previous
+    assert second["purge"]["folders"] == [f"{PREFIX}/{previous}/"]
+    assert _order(result) == list(PURGE_AND_PUBLISH)
+    assert watch.deletes_seen > 0 and watch.violations == []
     # the purge kept the manifest and did not call it foreign
     assert "_manifest.json" not in second["purge"]["left_alone"]
     events = sandbox.ready_events()
@@ -107,6 +128,8 @@ def test_a_dry_run_leaves_the_manifest_and_sends_nothing(sandbox: Sandbox) -> No
 
     assert result.status == "SUCCEEDED", result.cause
     assert result.output is not None and "manifest" not in result.output
+    # it says which folder a real run would delete last, after writing the new manifest
+    assert result.output["would_purge"]["deferred"] == (sandbox.manifest() or {})["export_task_id"]
     assert _manifest_etag(sandbox) == before
     assert len(sandbox.ready_events()) == events
     assert result.visits("PublishManifest") == 0
@@ -167,3 +190,67 @@ def test_a_failure_to_publish_fails_the_run_by_name(sandbox: Sandbox) -> None:
     assert sandbox.ready_events() == []
     # the export itself is complete and stays
     assert len(sandbox.export_folders(PREFIX)) == 1
+    # the first night: no manifest, nothing held back, no last pass
+    assert result.visits("PurgePreviousExport") == 0
+
+
+def test_a_failed_publish_keeps_the_manifest_and_the_folder_it_names(sandbox: Sandbox) -> None:
+    with watching(sandbox, PREFIX) as watch:
+        # Given a night that published its export
+        first = _ok(sandbox.run({}))["export"]["task_id"]
+        kept = sandbox.listing(f"{PREFIX}/{first}/")
+        before = _manifest_etag(sandbox)
+
+        # When the next night cannot write the manifest
+        fault = sandbox.faults.api(
+            "s3", "PutObject", "AccessDenied", times=None, module="publish_manifest"
+        )
+        failed = sandbox.run({})
+
+        # Then it fails by name; the manifest is as it was, and the folder it names is there,
+        # byte for byte, beside the new (complete, unpublished) export: a loader keeps
+        # yesterday's consistent view, and nothing was deleted
+        assert (failed.status, failed.error) == ("FAILED", "PublishFailed")
+        assert _manifest_etag(sandbox) == before
+        assert (sandbox.manifest() or {})["export_task_id"] == first
+        assert sandbox.listing(f"{PREFIX}/{first}/") == kept
+        assert len(sandbox.export_folders(PREFIX)) == 2
+        assert failed.visits("PurgePreviousExport") == 0
+        assert len(sandbox.ready_events()) == 1
+
+        # When the night after publishes again
+        (unpublished,) = (f for f in sandbox.export_folders(PREFIX) if f != first)
+        sandbox.faults.clear()
+        third = _ok(sandbox.run({}))
+
+    # Then the unpublished export went with the first pass, the folder the manifest named
+    # with the last, and the prefix holds exactly the new export and its manifest
+    new = third["export"]["task_id"]
+    assert sandbox.export_folders(PREFIX) == [new]
+    assert set(sandbox.listing(PREFIX)) == {*sandbox.listing(f"{PREFIX}/{new}/"), MANIFEST}
+    assert (sandbox.manifest() or {})["export_task_id"] == new
+    assert third["purge"]["deferred"] == first
+    assert third["purge"]["folders"] == [f"{PREFIX}/{unpublished}/", f"{PREFIX}/{first}/"]
+    assert fault.fired > 0 and watch.violations == []
+
+
+def test_the_last_pass_deletes_a_large_previous_export_call_after_call(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a published export, and a purge that deletes one page of 4 keys a call
+    first = _ok(sandbox.run({}))["export"]["task_id"]
+    objects = len(sandbox.listing(f"{PREFIX}/{first}/"))
+    monkeypatch.setattr(purge_prefix, "PAGE_SIZE", 4)
+    monkeypatch.setattr(purge_prefix, "TIME_MARGIN_MS", 10**9)
+
+    # When the next night runs
+    with watching(sandbox, PREFIX) as watch:
+        result = sandbox.run({})
+    out = _ok(result)
+
+    # Then the last pass took a call per page, the manifest never named a folder being
+    # deleted, and only the new export and its manifest are left
+    assert result.visits("PurgePreviousExport") == -(-objects // 4) > 1
+    assert out["purge"]["objects_deleted"] == objects
+    assert watch.violations == []
+    assert sandbox.export_folders(PREFIX) == [out["export"]["task_id"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from moto.s3.models import s3_backends
 from rds_s3_export.steps import purge_prefix
 from sandbox import export_files
 from sandbox.runtime import ACCOUNT, RunResult, Sandbox
+from tests.pipeline.manifest_watch import watching
 
 PREFIX = "exports/mydb"
 OLD = "mysnapshot-2020-01-01-00-00-abcdef"
@@ -42,6 +44,15 @@ def _old_export(sandbox: Sandbox, objects: int) -> None:
     _seed(bucket, f"{PREFIX}/{OLD}/export_info_{OLD}.json")
     for i in range(objects - 1):
         _seed(bucket, f"{PREFIX}/{OLD}/shop/t/1/part-{i:06d}.gz.parquet")
+
+
+def _validated(result: RunResult) -> dict[str, Any]:
+    """The state ValidateInput handed on, read from the execution's history."""
+    for event in result.history:
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == "ValidateInput":
+            return dict(json.loads(details["output"]))
+    raise AssertionError(f"{result.name} did not pass ValidateInput")
 
 
 def _succeeded(result: RunResult) -> dict[str, Any]:
@@ -99,3 +110,36 @@ def test_a_purge_near_the_history_limit_continues_in_a_new_execution(
     assert out["purge"]["folders"] == [f"{PREFIX}/{OLD}/"]
     assert sandbox.export_folders(PREFIX) == [out["export"]["task_id"]]
     assert max(len(r.history) for r in chain) < 250
+
+
+def test_a_continued_purge_holds_back_the_folder_the_manifest_names(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a published export (the manifest names it), an older export of 40 objects beside
+    # it, a purge of one page of 4 keys a call, and a history budget that sends the purge on
+    # into new executions
+    first = _succeeded(sandbox.run({}))["export"]["task_id"]
+    _old_export(sandbox, 40)
+    monkeypatch.setattr(purge_prefix, "PAGE_SIZE", 4)
+    monkeypatch.setattr(purge_prefix, "TIME_MARGIN_MS", 10**9)
+    monkeypatch.setenv("PURGE_HISTORY_EVENTS_MAX", "250")
+
+    # When the next night runs, and the executions it continues in
+    with watching(sandbox, PREFIX) as watch:
+        chain = [sandbox.wait(sandbox.start({}), timeout=600)]
+        out = _succeeded(chain[0])
+        while out["status"] == "CONTINUED":
+            chain.append(sandbox.wait(out["continued_in"], timeout=600))
+            out = _succeeded(chain[-1])
+
+    # Then every execution held back the folder the manifest named (carried from one to the
+    # next), the last one deleted it after writing the new manifest, and no delete request
+    # ever touched the folder the manifest named at that moment
+    assert len(chain) > 1
+    assert all(_validated(r)["purge"]["deferred"] == first for r in chain[1:])
+    assert all(r.visits("PurgePreviousExport") == 0 for r in chain[:-1])
+    assert chain[-1].visits("PublishManifest") == 1
+    assert out["purge"]["deferred"] == first
+    assert out["purge"]["folders"] == [f"{PREFIX}/{OLD}/", f"{PREFIX}/{first}/"]
+    assert sandbox.export_folders(PREFIX) == [out["export"]["task_id"]]
+    assert watch.deletes_seen > 0 and watch.violations == []

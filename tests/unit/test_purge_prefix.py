@@ -125,6 +125,15 @@ def purge_all(evt: dict[str, Any], max_pages: int = 200) -> dict[str, Any]:
     raise AssertionError(f"purge did not finish in {max_pages} pages")
 
 
+def last_pass(evt: dict[str, Any], state: dict[str, Any], max_calls: int = 200) -> dict[str, Any]:
+    """Call the last pass again and again while it says so, as IsPreviousExportPurged does."""
+    for _ in range(max_calls):
+        if state["phase"] != purge_prefix.PHASE_PREVIOUS:
+            return state
+        state = purge_prefix.purge_page({**evt, "purge": state})
+    raise AssertionError(f"the last pass did not finish in {max_calls} calls")
+
+
 def tasks(*specs: tuple[str, str, str]) -> list[dict[str, Any]]:
     """RDS export tasks (id, S3 prefix, status) into the bucket, as DescribeExportTasks lists."""
     return [
@@ -631,7 +640,22 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
         }
         for _ in range(draw(st.integers(0, 4)))
     ]
-    return {"prefix": prefix, "keys": sorted(keys), "tasks": rds, "page": draw(st.integers(1, 6))}
+    # the manifest: none, one that is not JSON, or one naming any folder name, often one of
+    # the folders under the prefix, which is then often an export (it holds its export_info)
+    below = f"{prefix}/"
+    rests = [k[len(below) :] for k in keys if k.startswith(below)]
+    present = sorted({rest.split("/")[0] for rest in rests if "/" in rest})
+    named = [st.sampled_from(present)] * 3 if present else []
+    manifest = draw(st.one_of(st.none(), st.just("{not json"), FOLDER_NAMES, *named))
+    if manifest in present and draw(st.booleans()):
+        keys.add(f"{below}{manifest}/export_info_{manifest}.json")
+    return {
+        "prefix": prefix,
+        "keys": sorted(keys),
+        "tasks": rds,
+        "page": draw(st.integers(1, 6)),
+        "manifest": manifest,
+    }
 
 
 def expected_deletions(prefix: str, keys: set[str], rds: list[dict[str, Any]]) -> set[str]:
@@ -669,13 +693,18 @@ def _empty_bucket(s3: Any) -> None:
 def test_purge_deletes_only_older_export_folders_under_the_prefix(
     s3: Any, world: dict[str, Any]
 ) -> None:
-    # Given any keys in and around any prefix, a new export under it, and any RDS export tasks
+    # Given any keys in and around any prefix, a new export under it, any RDS export tasks,
+    # and any manifest
     _empty_bucket(s3)
     prefix = world["prefix"]
     for key in world["keys"]:
         if not key.startswith(f"{prefix}/{NEW}/export_"):  # the new export's metadata is ours
             put(s3, key)
     put_export(s3, NEW, prefix=prefix)
+    named = world["manifest"]
+    if named is not None:
+        body = named if named.startswith("{") else json.dumps({"export_task_id": named})
+        put(s3, f"{prefix}/_manifest.json", body.encode())
     before = set(listing(s3))
 
     # When purge runs to the end, in pages of 1 to 6 keys
@@ -684,12 +713,299 @@ def test_purge_deletes_only_older_export_folders_under_the_prefix(
         mock.patch.object(purge_prefix, "export_tasks", return_value=world["tasks"]),
     ):
         state = purge_all(event(prefix=prefix))
+        first = set(listing(s3))
+        # and, once the manifest names the new export, its last pass
+        put(s3, f"{prefix}/_manifest.json", json.dumps({"export_task_id": NEW}).encode())
+        state = last_pass(event(prefix=prefix), state)
 
-    # Then exactly the keys of older export folders under the prefix are gone
+    # Then the first pass deleted the keys of older export folders under the prefix but the
+    # folder the manifest named, and in the end exactly the keys of older export folders are
+    # gone
     doomed = expected_deletions(prefix, before, world["tasks"])
+    held = {k for k in doomed if named and k.startswith(f"{prefix}/{named}/")}
+    assert first == before - (doomed - held)
     after = set(listing(s3))
-    assert after == before - doomed
+    assert after == before - doomed | {f"{prefix}/_manifest.json"}
     assert state["objects_deleted"] == len(doomed)
     # which never includes the new export or anything outside `<prefix>/`
     assert all(k.startswith(f"{prefix}/") for k in before - after)
     assert not any(k.startswith(f"{prefix}/{NEW}/") for k in before - after)
+
+
+# --- the folder the manifest names: held back until the manifest names the new export ---------
+
+OLDER = "nightly-2024-04-30-02-00-aaaaaa"
+MANIFEST = f"{PREFIX}/_manifest.json"
+
+
+def put_manifest(s3: Any, task_id: str, prefix: str = PREFIX) -> str:
+    """The manifest PublishManifest writes, reduced to the fields that say where the export is."""
+    body = {
+        "bucket": BUCKET,
+        "s3_prefix": prefix,
+        "export_task_id": task_id,
+        "export_folder": f"{prefix}/{task_id}/",
+    }
+    return put(s3, MANIFEST, json.dumps(body).encode())
+
+
+def keys_of(listed: dict[str, str], task_id: str) -> dict[str, str]:
+    return {k: v for k, v in listed.items() if k.startswith(f"{PREFIX}/{task_id}/")}
+
+
+def test_the_folder_the_manifest_names_goes_only_after_the_manifest_names_the_new_export(
+    s3: Any,
+) -> None:
+    # Given the export the manifest names, an older export (a run whose publish failed left
+    # it), and the new export
+    old = put_export(s3, OLD)
+    older = put_export(s3, OLDER)
+    new = put_export(s3, NEW)
+    manifest = put_manifest(s3, OLD)
+    held = keys_of(listing(s3), OLD)
+
+    # When the purge runs to the end
+    state = purge_all(event())
+
+    # Then the older export is gone, the manifest's folder is byte-for-byte intact, and the
+    # purge says it waits for the new manifest
+    assert set(listing(s3)) == {*new, *old, manifest}
+    assert keys_of(listing(s3), OLD) == held
+    assert state["deferred"] == OLD
+    assert state["phase"] == purge_prefix.PHASE_PREVIOUS and state["more"] is False
+    assert state["folders"] == [f"{PREFIX}/{OLDER}/"]
+    assert state["objects_deleted"] == len(older)
+
+    # and the last pass refuses while the manifest still names that folder (PublishManifest
+    # failed, or was never reached)
+    with pytest.raises(PurgeRefused, match=f"names {OLD}, not this run's export {NEW}"):
+        purge_prefix.purge_page({**event(), "purge": state})
+    assert keys_of(listing(s3), OLD) == held
+
+    # When the manifest names the new export, Then the last pass deletes the folder
+    manifest = put_manifest(s3, NEW)
+    final = last_pass(event(), state)
+    assert set(listing(s3)) == {*new, manifest}
+    assert final["phase"] == purge_prefix.PHASE_DONE
+    assert final["folders"] == [f"{PREFIX}/{OLDER}/", f"{PREFIX}/{OLD}/"]
+    assert final["objects_deleted"] == len(older) + len(old)
+    assert final["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "warning"),
+    [
+        (None, None),
+        (json.dumps({"export_task_id": NEW}).encode(), None),
+        (json.dumps({"export_task_id": "gone-export-1"}).encode(), "holds nothing"),
+        (
+            json.dumps({"export_task_id": "elsewhere-1", "export_folder": "other/elsewhere-1/"}),
+            "holds nothing",
+        ),
+        (json.dumps({"export_task_id": "still-running-1"}).encode(), None),
+        (json.dumps({"export_task_id": "no-export-info"}).encode(), None),
+        (b"{not json", "not a manifest"),
+        (b"[1, 2]", "not a manifest"),
+        (b"{}", "not a manifest"),
+        (json.dumps({"export_task_id": 7}).encode(), "not a manifest"),
+        (json.dumps({"export_task_id": "../x"}).encode(), "not a manifest"),
+        (json.dumps({"export_task_id": f"{OLD}/shop"}).encode(), "not a manifest"),
+        (json.dumps({"export_task_id": ""}).encode(), "not a manifest"),
+    ],
+    ids=[
+        "no-manifest",
+        "names-the-new-export",
+        "names-a-folder-that-is-gone",
+        "names-a-folder-under-another-prefix",
+        "names-a-running-export",
+        "names-a-folder-that-is-not-an-export",
+        "not-json",
+        "not-an-object",
+        "no-export-task-id",
+        "export-task-id-not-a-string",
+        "export-task-id-climbs-out",
+        "export-task-id-with-a-slash",
+        "export-task-id-empty",
+    ],
+)
+def test_a_manifest_that_names_nothing_to_delete_holds_nothing_back_and_widens_nothing(
+    s3: Any, monkeypatch: pytest.MonkeyPatch, body: bytes | str | None, warning: str | None
+) -> None:
+    # Given two old exports, the new one, a running export, a folder that is not an export,
+    # an export under another prefix, and a manifest that names none of the old exports
+    old = put_export(s3, OLD) + put_export(s3, OLDER)
+    kept = put_export(s3, NEW) + put_export(s3, "still-running-1")
+    kept += [put(s3, f"{PREFIX}/no-export-info/part-0.gz.parquet")]
+    kept += put_export(s3, "elsewhere-1", prefix="other")
+    if body is not None:
+        kept.append(put(s3, MANIFEST, body.encode() if isinstance(body, str) else body))
+    monkeypatch.setattr(
+        purge_prefix,
+        "export_tasks",
+        lambda fallback: tasks(("still-running-1", PREFIX, "IN_PROGRESS")),
+    )
+    before = listing(s3)
+
+    # When the purge runs to the end
+    state = purge_all(event())
+
+    # Then nothing is held back, exactly the old exports are gone (what the purge deletes
+    # without a manifest), the manifest is untouched, and the warning says what was odd
+    assert state["deferred"] is None
+    assert state["phase"] == purge_prefix.PHASE_DONE
+    assert listing(s3) == {k: v for k, v in before.items() if k not in old}
+    assert sorted(state["folders"]) == [f"{PREFIX}/{OLDER}/", f"{PREFIX}/{OLD}/"]
+    if warning is None:
+        assert state["warnings"] == []
+    else:
+        assert len(state["warnings"]) == 1 and warning in state["warnings"][0]
+        assert f"s3://{BUCKET}/{MANIFEST}" in state["warnings"][0]
+
+
+def _failing_manifest_reads(s3: Any, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    real = s3.get_object
+
+    def get_object(**params: Any) -> Any:
+        if params["Key"] == MANIFEST:
+            raise ClientError({"Error": {"Code": code, "Message": "x"}}, "GetObject")
+        return real(**params)
+
+    monkeypatch.setattr(s3, "get_object", get_object)
+
+
+@pytest.mark.parametrize(
+    ("code", "error"), [("AccessDenied", PurgeRefused), ("SlowDown", Throttled)]
+)
+def test_a_manifest_that_cannot_be_read_stops_the_purge_before_anything_is_deleted(
+    s3: Any, monkeypatch: pytest.MonkeyPatch, code: str, error: type[Exception]
+) -> None:
+    # Given old exports, the new one, and a manifest S3 will not hand over
+    put_export(s3, OLD)
+    put_export(s3, OLDER)
+    put_export(s3, NEW)
+    put_manifest(s3, OLD)
+    before = listing(s3)
+    _failing_manifest_reads(s3, monkeypatch, code)
+
+    # When the purge runs, Then it stops (refused, or throttled and retried) naming the
+    # manifest, and nothing is deleted: what the manifest names is unknown
+    with pytest.raises(error, match=f"s3://{BUCKET}/{MANIFEST}"):
+        purge_prefix.purge_page(event())
+    assert listing(s3) == before
+
+
+def test_the_last_pass_deletes_page_after_page_within_its_time_budget_export_info_last(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the manifest's folder of 23 keys, pages of 4, and the manifest replaced already
+    monkeypatch.setattr(purge_prefix, "PAGE_SIZE", 4)
+    old = put_export(s3, OLD)
+    old += [put(s3, f"{PREFIX}/{OLD}/shop/public.orders/1/part-{i:05d}.parquet") for i in range(20)]
+    new = put_export(s3, NEW)
+    put_manifest(s3, OLD)
+    state = purge_all(event())
+    assert state["deferred"] == OLD and state["objects_deleted"] == 0
+    manifest = put_manifest(s3, NEW)
+    marker = f"{PREFIX}/{OLD}/export_info_{OLD}.json"
+
+    # When the last pass runs call by call, each call's time budget lasting 2 pages
+    calls = 0
+    while state["phase"] == purge_prefix.PHASE_PREVIOUS:
+        assert marker in listing(s3), f"export_info deleted before the last call ({calls})"
+        state = purge_prefix.purge_page({**event(), "purge": state}, Budget(2))
+        calls += 1
+
+    # Then it took several calls, and in the end only the new export and the manifest are left
+    assert calls == 3
+    assert set(listing(s3)) == {*new, manifest}
+    assert state["objects_deleted"] == len(old)
+    assert state["phase"] == purge_prefix.PHASE_DONE
+
+
+def test_the_last_pass_stops_before_the_history_runs_out_and_leaves_the_rest_recognisable(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the manifest's folder of 23 keys purged one page a call, and a history nearly spent
+    monkeypatch.setattr(purge_prefix, "PAGE_SIZE", 4)
+    put_export(s3, OLD)
+    for i in range(20):
+        put(s3, f"{PREFIX}/{OLD}/shop/part-{i:05d}.parquet")
+    put_export(s3, NEW)
+    put_manifest(s3, OLD)
+    state = purge_all(event())
+    put_manifest(s3, NEW)
+    monkeypatch.setattr(purge_prefix, "PREVIOUS_EXPORT_EVENTS_MAX", 0)
+
+    # When the last pass runs
+    state = purge_prefix.purge_page({**event(), "purge": state}, Budget(1))
+
+    # Then it stops after one call, says so, and the folder's export_info is still there, so
+    # the next run's purge recognises and deletes the rest (the manifest no longer names it)
+    assert state["phase"] == purge_prefix.PHASE_DONE and state["more"] is False
+    assert state["continue_in_new_execution"] is False
+    assert "only partly deleted" in state["warnings"][0]
+    assert f"{PREFIX}/{OLD}/export_info_{OLD}.json" in listing(s3)
+    assert 0 < state["objects_deleted"] < 23
+
+
+def test_the_last_pass_keeps_a_folder_rds_now_reports_running(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = put_export(s3, OLD)
+    new = put_export(s3, NEW)
+    put_manifest(s3, OLD)
+    state = purge_all(event())
+    manifest = put_manifest(s3, NEW)
+    monkeypatch.setattr(
+        purge_prefix, "export_tasks", lambda fallback: tasks((OLD, PREFIX, "IN_PROGRESS"))
+    )
+    final = last_pass(event(), state)
+    assert set(listing(s3)) == {*old, *new, manifest}
+    assert final["phase"] == purge_prefix.PHASE_DONE
+    assert final["warnings"] == [
+        f"previous export s3://{BUCKET}/{PREFIX}/{OLD}/ kept: keep-running"
+    ]
+
+
+def test_a_dry_run_reports_the_held_back_folder_and_its_keys(s3: Any) -> None:
+    # Given two old exports, the manifest naming one of them
+    old = put_export(s3, OLD) + put_export(s3, OLDER)
+    put_manifest(s3, OLD)
+    before = listing(s3)
+
+    # When a dry run plans the purge
+    state = purge_all(event(new_id=None, dry_run=True))
+
+    # Then nothing changed; it names the folder a real run deletes last, and counts its keys
+    # among the ones a real run deletes
+    assert listing(s3) == before
+    assert state["deferred"] == OLD
+    assert sorted(state["would_delete_keys"]) == sorted(old)
+    assert state["phase"] == purge_prefix.PHASE_DONE
+
+
+def test_a_continued_purge_holds_back_the_same_folder_and_refuses_a_changed_manifest(
+    s3: Any,
+) -> None:
+    # Given a purge continued in a new execution: it carries the folder the manifest named
+    # when the run's purge began, and plans again
+    old = put_export(s3, OLD)
+    put_export(s3, OLDER)
+    new = put_export(s3, NEW)
+    manifest = put_manifest(s3, OLD)
+    carried = {**event()["purge"], "continuations": 1, "deferred": OLD}
+    with mock.patch.object(
+        purge_prefix, "export_tasks", return_value=tasks((NEW, PREFIX, "COMPLETE"))
+    ):
+        # When the manifest still names that folder, Then it is held back again
+        state = purge_all({**event(), "purge": carried})
+        assert state["deferred"] == OLD and state["phase"] == purge_prefix.PHASE_PREVIOUS
+        assert set(listing(s3)) == {*old, *new, manifest}
+
+        # When something else rewrote the manifest meanwhile, Then the purge refuses
+        put_export(s3, OLDER)
+        put_manifest(s3, OLDER)
+        before = listing(s3)
+        with pytest.raises(PurgeRefused, match=f"names export {OLDER} now, {OLD} when"):
+            purge_prefix.purge_page({**event(), "purge": carried})
+        assert listing(s3) == before

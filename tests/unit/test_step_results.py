@@ -31,6 +31,7 @@ DECLARED = {
     "StartExport": start_export.RESULT_FIELDS,
     "DescribeExportStatus": describe_status.EXPORT_RESULT_FIELDS,
     "PurgePrefix": purge_prefix.RESULT_FIELDS,
+    "PurgePreviousExport": purge_prefix.RESULT_FIELDS,
     "PublishManifest": publish_manifest.RESULT_FIELDS,
     "PruneSnapshots": prune_snapshots.RESULT_FIELDS,
     "DiscardFailedExport": discard_failed_export.RESULT_FIELDS,

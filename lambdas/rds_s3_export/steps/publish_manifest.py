@@ -1,21 +1,23 @@
 """PublishManifest: tell downstream that the prefix holds a new, complete export.
 
-Runs once per successful, non-dry run, after the purge has finished (so the prefix holds only
-the new export folder) and before PruneSnapshots. It:
+Runs once per successful, non-dry run, after the purge's first pass (so the prefix holds the
+new export folder and at most one more, the previous export the current manifest names, which
+the purge held back) and before PurgePreviousExport deletes that one. It:
 
 1. reads the new export's ``export_info_<id>.json`` and every ``export_tables_info_*`` file
    and lists every key of the export folder ``<s3_prefix>/<export_task_id>/``;
 2. builds the manifest (:func:`rds_s3_export.manifest.build_manifest`) and writes it to
    ``<s3_prefix>/_manifest.json`` with one PutObject, SSE-KMS under the export key like the
    export itself. It is the last object the run writes; a reader sees yesterday's manifest or
-   today's, never half of one, and it only ever names the new export folder, which the purge
-   never deletes;
+   today's, never half of one, and each names a folder that is there: the purge never deletes
+   the new export, and deletes yesterday's only after this write;
 3. puts one event on the account's default EventBridge bus (see :data:`EVENT_SOURCE`,
    :data:`EVENT_DETAIL_TYPE`), so a loader can start at once instead of on a fixed schedule.
 
 A dry run, a failed export or a refused purge never reach this step, so they leave the
 manifest as it was. Any failure here is ``PublishFailed`` (throttling is ``Throttled`` and is
-retried): the export is safe and complete, but downstream was not told. A retry writes the
+retried): the export is safe and complete, but downstream was not told, and yesterday's export,
+which the manifest still names, stays. A retry writes the
 manifest again and may send the event twice; a consumer should use ``export_task_id`` to
 notice an export it has already loaded.
 """

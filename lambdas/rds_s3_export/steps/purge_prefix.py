@@ -16,14 +16,33 @@ The rules, all of which hold on every call:
 * an old folder's `export_info_<folder>.json` is deleted last, once every other key of the
   folder is gone, so a purge that stops half-way still recognises the rest as an export;
 * loose keys directly under the prefix and folders that are not exports are left alone and
-  reported; `<s3_prefix>/_manifest.json` (the publish step's) is neither deleted nor reported.
+  reported; `<s3_prefix>/_manifest.json` (the publish step's) is neither deleted nor reported;
+* the old export folder that `_manifest.json` names when the run's purge begins is held back
+  (`deferred`) until PublishManifest has replaced the manifest: the last pass
+  (`phase: previous-export`, the state PurgePreviousExport) deletes it only once the manifest
+  names the new export, under every rule above. So the manifest never names a deleted folder.
+  A continued execution carries `deferred`, reads the manifest again, and refuses if it names
+  another folder by then.
+
+The folder a manifest names is `<s3_prefix>/<export_task_id>/`, the folder a loader reads. No
+manifest (the first night), a manifest that names the new export (a rerun), a folder that
+holds nothing, is still being written by RDS or is not an export: nothing is held back. A
+manifest that cannot be read (access denied) refuses the purge; one that is not a manifest
+(not JSON, no valid `export_task_id`) names no folder a loader could read: nothing is held
+back, the old exports go as they would without it, a warning says so, and PublishManifest
+replaces it.
 
 The plan (verification, RDS's export tasks, the folders to delete) is made once per execution,
 on the first call, and carried in the state: the folder names still to delete and the cursor.
 A call then deletes page after page until the work is done or its time budget is spent, with
 a few DeleteObjects requests in flight; the state machine calls again while `more` is true,
 and asks for a new execution (`continue_in_new_execution`) before its history could run out.
-With `dry_run` it deletes nothing and reports the keys it would delete.
+With `dry_run` it deletes nothing and reports the keys it would delete (those of the held-back
+folder too: a real run deletes them last).
+
+`phase` says what the next call does: `old-exports` (plan, then the old exports but the
+held-back one), `previous-export` (the held-back folder, once the manifest names the new
+export), `done`.
 """
 
 from __future__ import annotations
@@ -41,7 +60,7 @@ from rds_s3_export import aws, clock, rules, s3layout, settings, status
 from rds_s3_export.errors import InvalidInput, PurgeRefused, Throttled
 from rds_s3_export.inputs import check_s3_prefix
 from rds_s3_export.log import correlated, logger
-from rds_s3_export.manifest import MANIFEST_NAME
+from rds_s3_export.manifest import MANIFEST_NAME, manifest_key
 from rds_s3_export.rds import export_tasks
 from rds_s3_export.steps import shaped
 
@@ -67,7 +86,18 @@ TODO_BYTES = 32 * 1024  # folder names still to delete; more folders are found b
 EVENTS_BEFORE_PURGE = 60  # ValidateInput ... StartExport, and their occasional retries
 EVENTS_PER_POLL = 12  # Wait + DescribeStatus task + Choice, with room for a retry
 EVENTS_PER_PURGE_CALL = 12  # PurgePrefix task + IsPurgeDone choice, with room for a retry
-EVENTS_AFTER_PURGE = 60  # the continuation or PruneSnapshots, Summarize, Succeed
+# the continuation, or PublishManifest, the last pass's first call, PruneSnapshots, Summarize
+# and Succeed (about 25 events) with room for their retries
+EVENTS_AFTER_PURGE = 60
+# The last pass (one folder, the held-back previous export) never continues in a new
+# execution: PURGE_HISTORY_EVENTS_MAX is at most 20,000, which leaves it thousands of events
+# below the 25,000 quota. Past this estimate it stops and leaves the rest of the folder to the
+# next run's purge (the manifest no longer names it), with a warning.
+PREVIOUS_EXPORT_EVENTS_MAX = 24_000
+
+PHASE_OLD = "old-exports"  # plan, then delete the old exports but the held-back one
+PHASE_PREVIOUS = "previous-export"  # delete the held-back folder: the manifest names the new
+PHASE_DONE = "done"
 
 MANIFEST = MANIFEST_NAME  # the publish step's, beside the export folders
 
@@ -230,6 +260,69 @@ def classify_folder(
     return "not-an-export"
 
 
+# --- the folder the manifest names -----------------------------------------------------------
+
+
+def manifest_export(bucket: str, prefix: str) -> tuple[str | None, str | None]:
+    """(the export task id `<prefix>/_manifest.json` names, or None; a warning, or None).
+
+    No manifest: (None, None). One that is not a manifest (not JSON, not an object, no valid
+    `export_task_id`) names no folder a loader could read: (None, warning). A manifest that
+    cannot be read refuses: what it names is unknown, so nothing may be deleted."""
+    uri = f"s3://{bucket}/{manifest_key(prefix)}"
+    try:
+        body = aws.client("s3").get_object(Bucket=bucket, Key=manifest_key(prefix))["Body"].read()
+    except ClientError as err:
+        code = aws.error_code(err)
+        if code in {"NoSuchKey", "404", "NotFound"}:
+            return None, None
+        if code in aws.THROTTLING_CODES:  # transient: the state machine retries
+            aws.raise_as(err, PurgeRefused, "s3:GetObject", uri)
+        raise PurgeRefused(
+            f"cannot read {uri} ({aws.describe(err)}): the export folder it names cannot be "
+            "told apart, nothing was deleted"
+        ) from err
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    task_id = document.get("export_task_id") if isinstance(document, dict) else None
+    if not isinstance(task_id, str) or not s3layout.could_be_export_folder(task_id):
+        return None, (
+            f"{uri} is not a manifest this pipeline can read (no valid export_task_id): it "
+            "names no folder, none was held back; PublishManifest replaces it"
+        )
+    return task_id, None
+
+
+def _holds_keys(bucket: str, prefix: str, folder: str) -> bool:
+    where = s3layout.folder_prefix(prefix, folder)
+    try:
+        page = aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=where, MaxKeys=1)
+    except ClientError as err:
+        aws.raise_as(err, PurgeRefused, "s3:ListObjectsV2", f"s3://{bucket}/{where}")
+    return bool(page.get("Contents"))
+
+
+def held_back(
+    bucket: str, prefix: str, new_id: str | None, *, known: set[str], running: set[str]
+) -> tuple[str | None, str | None]:
+    """(the old export folder the manifest names, to delete only once the manifest names the
+    new export; a warning). None when the manifest names nothing the purge would delete."""
+    named, warning = manifest_export(bucket, prefix)
+    if named is None or named == new_id:  # no manifest, or a rerun's: nothing to hold back
+        return None, warning
+    if not _holds_keys(bucket, prefix, named):
+        return None, (
+            f"s3://{bucket}/{manifest_key(prefix)} names export {named}, but "
+            f"s3://{bucket}/{s3layout.folder_prefix(prefix, named)} holds nothing: none was "
+            "held back; PublishManifest replaces the manifest"
+        )
+    verdict = classify_folder(named, bucket, prefix, new_id, known=known, running=running)
+    # a running export, or a folder that is not an export, is never deleted anyway
+    return (named if verdict == "old-export" else None), None
+
+
 def _top_level(bucket: str, prefix: str, after: str) -> Iterator[tuple[str, str]]:
     """`("folder", name)` and `("key", leaf)` directly below `<prefix>/`, in key order, after
     the folder `after`: one delimited listing, which never lists inside a folder."""
@@ -252,8 +345,23 @@ def _top_level(bucket: str, prefix: str, after: str) -> Iterator[tuple[str, str]
 def make_plan(
     bucket: str, prefix: str, new_id: str | None, state: dict[str, Any], continued: bool
 ) -> None:
-    """Find the old export folders (up to TODO_BYTES of names) and what is left alone."""
+    """Find the old export folders (up to TODO_BYTES of names) and what is left alone; on an
+    execution's first plan, the folder the manifest names, which is held back (`deferred`)."""
     known, running = _rds_folders(bucket, prefix, new_id, continued)
+    if not state.get("planned"):  # each execution's first plan; a continued one carries it
+        named, warning = held_back(bucket, prefix, new_id, known=known, running=running)
+        carried = state.get("deferred")
+        if carried and named and carried != named:
+            raise PurgeRefused(
+                f"s3://{bucket}/{manifest_key(prefix)} names export {named} now, {carried} when "
+                "this run's purge began: something else writes this prefix; nothing more was "
+                "deleted"
+            )
+        state["deferred"] = carried or named
+        if warning:
+            state["warnings"] = list(dict.fromkeys([*state.get("warnings", []), warning]))
+    # a dry run lists the held-back folder's keys too: a real run deletes them, last
+    hold = state["deferred"] if new_id is not None else None
     todo: list[str] = []
     left_alone = list(state.get("left_alone", []))
     kept_running = set(state.get("kept_running", []))
@@ -265,6 +373,8 @@ def make_plan(
             continue
         if not name:  # a key such as `<prefix>//x`: no folder name, not an export
             left_alone.append("/")
+            continue
+        if name == hold:  # deleted by the last pass, once the manifest names the new export
             continue
         verdict = classify_folder(name, bucket, prefix, new_id, known=known, running=running)
         if verdict == "keep-running":
@@ -474,8 +584,33 @@ def next_execution_name(event: dict[str, Any]) -> str:
     return f"purge-{digest}-{int(event['purge'].get('continuations', 0)) + 1}"
 
 
+def _previous_export(bucket: str, prefix: str, new_id: str, state: dict[str, Any]) -> None:
+    """Set up a call of the last pass: the manifest must name the new export by now, and the
+    held-back folder is checked again under the purge's rules before any key of it goes."""
+    folder = state.get("deferred")
+    where = f"s3://{bucket}/{prefix}/{folder}/"
+    named, _ = manifest_export(bucket, prefix)
+    if named != new_id:
+        raise PurgeRefused(
+            f"s3://{bucket}/{manifest_key(prefix)} names {named or 'no export'}, not this "
+            f"run's export {new_id}: the previous export {where} is kept"
+        )
+    state["todo"] = []
+    if not isinstance(folder, str) or not s3layout.could_be_export_folder(folder):
+        return
+    if folder == new_id or not _holds_keys(bucket, prefix, folder):
+        return  # nothing of it left (a repeated last call)
+    known, running = _rds_folders(bucket, prefix, new_id, continued=False)
+    verdict = classify_folder(folder, bucket, prefix, new_id, known=known, running=running)
+    if verdict != "old-export":  # not deleted, under the rule every folder is held to
+        state["warnings"] = [*state.get("warnings", []), f"previous export {where} kept: {verdict}"]
+        return
+    state["todo"] = [folder]
+
+
 def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None) -> dict[str, Any]:
-    """One call of the purge loop: plan on the first call, then delete while time is left."""
+    """One call of the purge loop: plan on the first call, then delete while time is left; in
+    the last pass (`phase: previous-export`), the held-back folder."""
     config, state = event["config"], dict(event["purge"])
     dry_run = bool(config.get("dry_run"))
     try:
@@ -485,21 +620,38 @@ def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None
     bucket = settings.export_bucket()
     new_id = None if dry_run else event["export"]["export_task_id"]
     continued = int(state.get("continuations", 0)) > 0
+    last_pass = state.get("phase") == PHASE_PREVIOUS
     if not state.get("started_at"):
         state["started_at"] = clock.isoformat(clock.now())
-    if not state.get("planned"):
+    if last_pass:
+        if new_id is None:  # never reached from the state machine; a guard
+            raise PurgeRefused("a dry run has no last pass: nothing was deleted")
+        _previous_export(bucket, prefix, new_id, state)
+    elif not state.get("planned"):
         if new_id is not None:
             state["verification"] = verify_export(
                 bucket, prefix, new_id, config["skipped_tables_policy"]
             )
-            state["warnings"] = [
+            skipped = [
                 f"table skipped by RDS: {t}" for t in state["verification"]["tables_skipped"]
             ]
+            # a continued purge verifies again: its carried warnings stay, each once
+            state["warnings"] = list(dict.fromkeys([*state.get("warnings", []), *skipped]))
         make_plan(bucket, prefix, new_id, state, continued)
     elif not state.get("todo") and state.get("more_folders"):
         make_plan(bucket, prefix, new_id, state, continued)  # more folders than one plan holds
 
-    deleted, requests, slowed = _work(bucket, prefix, state, dry_run, time_left or (lambda: 2**31))
+    try:
+        deleted, requests, slowed = _work(
+            bucket, prefix, state, dry_run, time_left or (lambda: 2**31)
+        )
+    except PurgeRefused as err:
+        if not last_pass:
+            raise
+        raise PurgeRefused(
+            f"{err} (the manifest already names the new export {new_id}; the next run "
+            "deletes what is left of the previous export)"
+        ) from err
     if slowed is not None and deleted == 0:
         # nothing done in this call: the state machine backs off and calls again, same state
         raise Throttled(
@@ -507,9 +659,24 @@ def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None
         ) from slowed.err
     calls = int(state.get("calls", 0)) + 1
     more = bool(state["todo"]) or bool(state.get("more_folders"))
+    if last_pass and more and _history_events(event, calls + 1) > PREVIOUS_EXPORT_EVENTS_MAX:
+        state["warnings"] = [
+            *state.get("warnings", []),
+            f"previous export s3://{bucket}/{prefix}/{state['todo'][0]}/ only partly deleted: "
+            "this execution's history is nearly spent; the next run deletes the rest (the "
+            "manifest no longer names it)",
+        ]
+        state["todo"], state["cursor"], more = [], "", False
+    if last_pass:
+        phase = PHASE_PREVIOUS if more else PHASE_DONE
+    elif more:
+        phase = PHASE_OLD
+    else:  # the held-back folder waits for PublishManifest; a dry run ends here
+        phase = PHASE_PREVIOUS if state.get("deferred") and not dry_run else PHASE_DONE
     folders, folders_hidden = _cap(state.get("folders", []), FOLDERS_BYTES)
     budget = settings.purge_history_events_max()
     state.update(
+        phase=phase,
         calls=calls,
         more=more,
         pages=int(state.get("pages", 0)) + requests,
@@ -518,7 +685,7 @@ def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None
         folders_not_shown=int(state.get("folders_not_shown", 0)) + folders_hidden,
         throttled=slowed is not None,
         continue_in_new_execution=(
-            more and not dry_run and _history_events(event, calls + 1) > budget
+            phase == PHASE_OLD and not dry_run and _history_events(event, calls + 1) > budget
         ),
         elapsed_seconds=clock.seconds_between(state["started_at"], clock.now()),
     )
@@ -528,6 +695,7 @@ def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None
         "purge call",
         extra={
             "call": calls,
+            "phase": phase,
             "deleted": deleted,
             "requests": requests,
             "dry_run": dry_run,
@@ -542,6 +710,8 @@ def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None
 # execution). Each call sets every field; the defaults fill those only some runs have.
 RESULT_FIELDS = (
     # the loop: what is left to do and where the listing stands
+    "phase",
+    "deferred",
     "planned",
     "todo",
     "cursor",

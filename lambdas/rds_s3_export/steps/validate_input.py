@@ -180,9 +180,10 @@ def _strings(value: Any, name: str) -> list[str]:
 def continuation(raw: dict[str, Any], execution: dict[str, Any]) -> dict[str, Any]:
     """The state of a run that continues an earlier execution's purge.
 
-    Only the purge's counters and report lists are carried over; the plan is made again (the
-    new export is verified again, RDS is asked again, and must report the new export COMPLETE
-    into this bucket and prefix), so a forged input cannot widen what is deleted."""
+    Only the purge's counters, report lists and held-back folder (`deferred`, kept until the
+    manifest names the new export) are carried over; the plan is made again (the new export is
+    verified again, RDS is asked again, and must report the new export COMPLETE into this bucket
+    and prefix), so a forged input cannot widen what is deleted."""
     unknown = sorted(set(raw) - {CONTINUE_KEY, STARTED_BY_KEY})
     if unknown:
         raise InvalidInput(f"unknown key(s) {', '.join(unknown)} beside {CONTINUE_KEY}")
@@ -211,6 +212,13 @@ def continuation(raw: dict[str, Any], execution: dict[str, Any]) -> dict[str, An
     }
     if isinstance(purge.get("started_at"), str):
         carried["started_at"] = clock.isoformat(clock.parse(purge["started_at"]))
+    if "deferred" in purge:  # the folder the manifest named when the run's purge began
+        deferred = purge["deferred"]
+        if deferred is not None and not (
+            isinstance(deferred, str) and s3layout.could_be_export_folder(deferred)
+        ):
+            raise InvalidInput(f"{CONTINUE_KEY}.purge.deferred is not an export task id")
+        carried["deferred"] = deferred
     logger.info("continuing a purge", extra={"config": config.as_dict(), "purge": carried})
     return {
         "config": config.as_dict(),
