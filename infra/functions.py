@@ -321,8 +321,20 @@ class PipelineFunctions(Construct):
         # names is held back): both under the prefix, so no statement of their own
         policy.allow(["s3:GetObject"], prefixes)
         policy.allow(["s3:DeleteObject"], prefixes)
+        self._never_delete_the_manifest(policy)
         policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])  # metadata, manifest: SSE-KMS
         self._describe_export_tasks(policy)  # never delete a folder RDS is still writing
+
+    def _never_delete_the_manifest(self, policy: ScopedPolicy) -> None:
+        """The functions that delete under a prefix never delete its manifest: the code does
+        not, and an explicit Deny makes that hold even if the code someday tried."""
+        policy.deny(
+            ["s3:DeleteObject"],
+            [
+                self._storage.bucket.arn_for_objects(manifest_key(p))
+                for p in self._config.s3_prefixes
+            ],
+        )
 
     def _allow_publish_manifest(self, policy: ScopedPolicy) -> None:
         self._list_prefixes(policy)  # the new export's folder
@@ -357,6 +369,7 @@ class PipelineFunctions(Construct):
         self._list_prefixes(policy)
         prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
         policy.allow(["s3:DeleteObject"], prefixes)
+        self._never_delete_the_manifest(policy)
         self._describe_export_tasks(policy)
 
     def _allow_prune_snapshots(self, policy: ScopedPolicy) -> None:

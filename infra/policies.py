@@ -104,6 +104,16 @@ class ScopedPolicy:
             self._acknowledge(finding, resource.reason)
         return statement
 
+    def deny(self, actions: Sequence[str], resources: Sequence[str]) -> iam.PolicyStatement:
+        """An explicit Deny: it holds whatever an Allow of this or any other policy grants."""
+        if any("*" in r for r in resources) or any("*" in a for a in actions):
+            raise ValueError("a Deny here names exact actions and resources")
+        statement = iam.PolicyStatement(
+            effect=iam.Effect.DENY, actions=list(actions), resources=list(resources)
+        )
+        self.policy.add_statements(statement)
+        return statement
+
     def _acknowledge(self, finding: str, reason: str) -> None:
         known = self._reasons.get(finding)
         if known is None:

@@ -172,8 +172,12 @@ class Synthesized:
                 for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
                     yield logical_id, statement
 
-    def statements_with(self, action: str) -> list[dict[str, Any]]:
-        return [s for _, s in self.identity_statements() if action in _as_list(s["Action"])]
+    def statements_with(self, action: str, effect: str = "Allow") -> list[dict[str, Any]]:
+        return [
+            s
+            for _, s in self.identity_statements()
+            if action in _as_list(s["Action"]) and s["Effect"] == effect
+        ]
 
     def function(self, module: str) -> dict[str, Any]:
         return self.resource(self.stack.functions.functions[module])

@@ -163,6 +163,7 @@ def test_delete_object_only_under_the_prefix(default_stack: Any, as_list: Any) -
         s
         for _, s in default_stack.identity_statements()
         if any(action.startswith("s3:Delete") for action in as_list(s["Action"]))
+        and s["Effect"] == "Allow"
     ]
     # purge_prefix, discard_failed_export, and the export role (RDS overwrites its files)
     assert len(deletes) == 3
@@ -172,6 +173,20 @@ def test_delete_object_only_under_the_prefix(default_stack: Any, as_list: Any) -
     assert any(
         "s3:DeleteObject" in as_list(s["Action"]) and s["Resource"] == prefix_objects for s in purge
     )
+
+
+def test_the_functions_that_delete_are_denied_the_manifest(
+    default_stack: Any, as_list: Any
+) -> None:
+    manifest = default_stack.objects_arn(
+        default_stack.stack.storage.bucket, "/exports/mydb/_manifest.json"
+    )
+    policies = default_stack.stack.functions.policies
+    for module in ("purge_prefix", "discard_failed_export"):
+        denied = [
+            s for s in default_stack.statements(policies[module].policy) if s["Effect"] == "Deny"
+        ]
+        assert denied == [{"Action": "s3:DeleteObject", "Effect": "Deny", "Resource": manifest}]
 
 
 def test_discard_has_fewer_permissions_than_purge(default_stack: Any, as_list: Any) -> None:
