@@ -7,9 +7,13 @@ from typing import Any
 
 import pytest
 
+from sandbox import loader
 from sandbox.rds_sim import Timing
 from sandbox.runtime import FAKE_ENV, Sandbox, Settings
 from sandbox.seams import FakeContext
+
+# Every test's moto block (a fresh boto3 session each) decodes the service models only once.
+loader.install()
 
 # Short simulated durations keep polls (and so real time) low; the demo uses longer ones.
 FAST = Timing(snapshot_seconds=300, export_starting_seconds=120, export_running_seconds=600)
