@@ -12,6 +12,7 @@ from moto import mock_aws
 from rds_s3_export import aws
 from rds_s3_export.errors import PurgeRefused
 from rds_s3_export.steps import discard_failed_export
+from tests.helpers import seed_objects
 
 BUCKET = "export-bucket"
 PREFIX = "exports/db"
@@ -92,8 +93,9 @@ def test_discard_refuses_a_folder_that_is_not_an_export_task_id(s3: Any) -> None
 
 def test_discard_works_in_pages_of_at_most_1000_keys(s3: Any) -> None:
     # Given 1,005 partial files
-    for i in range(1005):
-        put(s3, f"{PREFIX}/{NEW}/shop/orders/1/part-{i:05d}.gz.parquet")
+    seed_objects(
+        BUCKET, (f"{PREFIX}/{NEW}/shop/orders/1/part-{i:05d}.gz.parquet" for i in range(1005))
+    )
     sizes: list[int] = []
     real = s3.delete_objects
 

@@ -25,6 +25,7 @@ from rds_s3_export import aws
 from rds_s3_export.errors import PurgeRefused, Throttled
 from rds_s3_export.steps import purge_prefix
 from sandbox import faults
+from tests.helpers import seed_objects
 
 BUCKET = "export-bucket"
 PREFIX = "exports/db"
@@ -433,10 +434,14 @@ def test_no_delete_request_names_more_than_1000_keys(
     # the first 1,000 keys are OLD's 996 and the new export's 4; LATE's 1,000 come last
     late = "nightly-2024-05-03-02-00-fff999"
     old = put_export(s3, OLD, with_tables=False, tables={ORDERS: "COMPLETE"})
-    old += [put(s3, f"{PREFIX}/{OLD}/shop/orders/1/part-{i:05d}.gz.parquet") for i in range(994)]
+    old += seed_objects(
+        BUCKET, (f"{PREFIX}/{OLD}/shop/orders/1/part-{i:05d}.gz.parquet" for i in range(994))
+    )
     new = put_export(s3, NEW)
     old += [put(s3, f"{PREFIX}/{late}/export_info_{late}.json")]
-    old += [put(s3, f"{PREFIX}/{late}/shop/orders/1/part-{i:05d}.gz.parquet") for i in range(999)]
+    old += seed_objects(
+        BUCKET, (f"{PREFIX}/{late}/shop/orders/1/part-{i:05d}.gz.parquet" for i in range(999))
+    )
     sizes: list[int] = []
     real = s3.delete_objects
 
@@ -463,8 +468,9 @@ def test_a_dry_run_caps_the_keys_it_lists_by_bytes(s3: Any, prefix_length: int) 
     prefix = "/".join(["p" * 9] * (prefix_length // 10))
     put_export(s3, OLD, prefix=prefix)
     head = f"{prefix}/{OLD}/shop/"
-    for i in range(300):
-        put(s3, f"{head}{'t' * (1000 - len(head) - 20)}/part-{i:05d}.parquet")
+    seed_objects(
+        BUCKET, (f"{head}{'t' * (1000 - len(head) - 20)}/part-{i:05d}.parquet" for i in range(300))
+    )
 
     # When a dry run lists what it would purge
     state = purge_all(event(prefix=prefix, new_id=None, dry_run=True))
@@ -672,9 +678,8 @@ def test_purge_deletes_only_older_export_folders_under_the_prefix(
     # Given any keys in and around any prefix, a new export under it, and any RDS export tasks
     _empty_bucket(s3)
     prefix = world["prefix"]
-    for key in world["keys"]:
-        if not key.startswith(f"{prefix}/{NEW}/export_"):  # the new export's metadata is ours
-            put(s3, key)
+    # the new export's metadata is ours
+    seed_objects(BUCKET, (k for k in world["keys"] if not k.startswith(f"{prefix}/{NEW}/export_")))
     put_export(s3, NEW, prefix=prefix)
     before = set(listing(s3))
 
