@@ -40,6 +40,10 @@
     the bucket before and after a run, thousands of keys in some): through the API each page
     of 1,000 keys is serialised to XML by moto and parsed back by botocore, timestamps and
     all. tests/sandbox/test_seams.py compares it with the API's listing.
+11. `_VersionedKeyStore.items` and `.values` (S3): moto lists a bucket by copying its key
+    names, then looking each one up again; a key deleted in between (the purge deletes the
+    page it listed while it lists the next one, as S3 allows) fails the listing with a
+    KeyError. The replacements read the keys and their latest versions from the same copy.
 
 moto is pinned in pyproject.toml; tests/sandbox/test_seams.py fails loudly if an upgrade
 moves any of these.
@@ -65,6 +69,7 @@ from botocore.utils import parse_timestamp
 from moto.awslambda.models import LambdaFunction
 from moto.kms import models as kms_models
 from moto.s3.models import s3_backends
+from moto.s3.utils import _VersionedKeyStore
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -199,6 +204,19 @@ def _symmetric_keys_private_key() -> Any:
     return _original_generate_private_key("SYMMETRIC_DEFAULT")
 
 
+def key_store_items(store: Any) -> Iterator[tuple[str, Any]]:
+    """moto's bucket key store's `items()`: (name, latest version), from one copy (see 11.)."""
+    for name, versions in dict.copy(store).items():
+        if versions:
+            yield name, versions[-1]
+
+
+def key_store_values(store: Any) -> Iterator[Any]:
+    """moto's bucket key store's `values()`, from one copy (see 11.)."""
+    for _, latest in key_store_items(store):
+        yield latest
+
+
 def interpreter_client(region: str, service: str, state_credentials: Any = None) -> Any:
     """moto's `boto_client_for`, one client per region and service (see 8. above)."""
     with _INTERPRETER_CLIENTS_LOCK:
@@ -299,6 +317,10 @@ def installed(
 
     LambdaFunction._invoke_lambda = _invoke  # type: ignore[method-assign]
     replacements = [
+        (_VersionedKeyStore, "items", key_store_items),
+        (_VersionedKeyStore, "iteritems", key_store_items),
+        (_VersionedKeyStore, "values", key_store_values),
+        (_VersionedKeyStore, "itervalues", key_store_values),
         (json_path, "parse", json_path_once),
         (result_path, "parse", result_path_once),
         (lambda_eval_utils, "boto_client_for", interpreter_client),

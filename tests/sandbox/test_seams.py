@@ -269,3 +269,35 @@ def test_the_listing_seam_lists_what_list_objects_v2_lists(sandbox: Sandbox) -> 
         expected = sandbox.api_listing(prefix, page_size=50)
         assert list(found.items()) == list(expected.items()), prefix
     assert len(sandbox.listing("a/many/")) == 104
+
+
+def test_listing_a_bucket_survives_a_key_deleted_meanwhile() -> None:
+    from moto.s3.utils import _VersionedKeyStore
+
+    class Version(str):  # a FakeKey's stand-in: a value moto disposes of when it is deleted
+        def dispose(self) -> None:
+            pass
+
+    def listed_while_deleting() -> list[str]:
+        store = _VersionedKeyStore()
+        for name in ("a", "b", "c"):
+            store[name] = Version(f"version of {name}")
+        names = []
+        for name, latest in store.items():  # what moto's ListObjects iterates
+            assert latest == f"version of {name}"
+            names.append(name)
+            if name == "a":
+                store.pop("c")  # a DeleteObjects of another thread
+        return names
+
+    # moto alone: the listing fails on the key deleted after it copied the names
+    with pytest.raises(KeyError):
+        listed_while_deleting()
+    # in the sandbox: the listing is of the moment it started, as a page of S3's can be
+    with seams.installed(SimClock()):
+        assert listed_while_deleting() == ["a", "b", "c"]
+        store = _VersionedKeyStore()
+        store["k"] = Version("old")
+        store["k"] = Version("new")
+        assert list(store.values()) == ["new"]
+    assert _VersionedKeyStore.items is not seams.key_store_items
