@@ -59,12 +59,19 @@ FAKE_ENV = {
 }
 
 
-# The sandboxes' own clients, per service, shared by every sandbox of the process: moto answers
-# through a handler every client has (see sandbox/faults.py), the credentials are the fake ones
-# above, and making a client costs about 10 ms, a dozen times per sandbox otherwise. The
-# handlers make their own clients (rds_s3_export.aws), anew in every sandbox.
-_SHARED_CLIENTS: dict[str, Any] = {}
-_SHARED_CLIENTS_LOCK = threading.Lock()
+# boto3's default session in every sandbox of the process that does not record IAM requests
+# (sandbox/loader.py): moto answers through a handler every client has (sandbox/faults.py) and
+# the credentials are the fake ones above, so a client made in one sandbox serves the next.
+_SESSION: list[loader.ReusingSession] = []
+_SESSION_LOCK = threading.Lock()
+
+
+def _reusing_session() -> loader.ReusingSession:
+    """Made in the first sandbox, after sandbox.faults took moto's place in new sessions."""
+    with _SESSION_LOCK:
+        if not _SESSION:
+            _SESSION.append(loader.ReusingSession())
+        return _SESSION[0]
 
 
 def module_for(placeholder: str) -> str:
@@ -162,7 +169,8 @@ class Sandbox:
         self.role_arn = ""
         self.key_arn = ""
         self.function_arns: dict[str, str] = {}  # step module -> its function's ARN
-        self._clients, self._clients_lock = _SHARED_CLIENTS, _SHARED_CLIENTS_LOCK
+        self._clients: dict[str, Any] = {}  # service -> the sandbox's own client
+        self._clients_lock = threading.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -184,6 +192,8 @@ class Sandbox:
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
+        if not self._record_iam:  # moto set a fresh default session; it restores the old one
+            boto3.DEFAULT_SESSION = _reusing_session()
         self._stack.enter_context(
             seams.installed(
                 self.clock, self.faults.before_invoke, self.invocations, self.faults.after_invoke
@@ -196,8 +206,9 @@ class Sandbox:
             env = iam_replay.Env(ACCOUNT, REGION, self.settings.bucket, self.key_arn)
             self.iam = self._stack.enter_context(iam_replay.Recorder(env).installed())
             # the recorder hooks only the clients made from now on, and the simulated RDS
-            # writes the export's files with the sandbox's S3 client: this sandbox makes its own
-            self._clients, self._clients_lock = {}, threading.Lock()
+            # writes the export's files with the sandbox's S3 client: it is made again
+            with self._clients_lock:
+                self._clients.clear()
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()

@@ -301,3 +301,40 @@ def test_listing_a_bucket_survives_a_key_deleted_meanwhile() -> None:
         store["k"] = Version("new")
         assert list(store.values()) == ["new"]
     assert _VersionedKeyStore.items is not seams.key_store_items
+
+
+def test_the_sandbox_session_makes_each_client_once() -> None:
+    from botocore.config import Config
+
+    session = loader.ReusingSession()
+    config = Config(retries={"total_max_attempts": 1})
+    s3 = session.client("s3", region_name="us-east-1", config=config)
+    # the same arguments, the same Config object: the same client
+    assert session.client("s3", region_name="us-east-1", config=config) is s3
+    # anything else: another client, made as boto3 makes it
+    other = session.client("s3", region_name="us-east-1", config=Config())
+    assert other is not s3
+    assert session.client("s3", region_name="eu-west-1", config=config) is not s3
+    assert (
+        session.client(
+            "rds", region_name="us-east-1", config=config
+        ).meta.service_model.service_name
+        == "rds"
+    )
+    for index in range(loader.ReusingSession.LIMIT + 1):  # a bounded memory
+        session.client("s3", region_name="us-east-1", config=Config(user_agent_extra=str(index)))
+    assert len(session._made) == loader.ReusingSession.LIMIT
+
+
+def test_a_recording_sandbox_makes_its_clients_after_the_recorder() -> None:
+    import boto3
+
+    # an ordinary sandbox serves every client from the process's one session
+    with Sandbox():
+        assert boto3.DEFAULT_SESSION is runtime._reusing_session()
+    # a recording one has a session of its own: the recorder hooks the clients made after it
+    with Sandbox(record_iam=True) as recording:
+        assert boto3.DEFAULT_SESSION is not runtime._reusing_session()
+        assert recording.client("s3") is not runtime._reusing_session().client(
+            "s3", region_name=runtime.REGION
+        )
