@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
-from moto import mock_aws
 
 from rds_s3_export import aws
 from rds_s3_export.errors import PurgeRefused
 from rds_s3_export.steps import discard_failed_export
 from tests.helpers import seed_objects
+from tests.unit.conftest import BUCKET, put
 
-BUCKET = "export-bucket"
 PREFIX = "exports/db"
 NEW = "nightly-2024-05-02-02-00-abc123"
 OLD = "nightly-2024-05-01-02-00-def456"
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("EXPORT_BUCKET", BUCKET)
-    aws.reset_clients()
-    with mock_aws():
-        client = aws.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    aws.reset_clients()
-
-
-def put(s3: Any, key: str) -> str:
-    s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
-    return key
 
 
 def keys(s3: Any) -> set[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
@@ -19,47 +18,20 @@ import pytest
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from rds_s3_export import aws
 from rds_s3_export.errors import PurgeRefused, Throttled
 from rds_s3_export.steps import purge_prefix
 from sandbox import faults
 from tests.helpers import seed_objects
+from tests.unit.conftest import BUCKET, put
 
-BUCKET = "export-bucket"
 PREFIX = "exports/db"
 NEW = "nightly-2024-05-02-02-00-abc123"
 OLD = "nightly-2024-05-01-02-00-def456"
 ORDERS = "shop.public.orders"
 # The rule for an export task id, written out independently of rds_s3_export.naming
 EXPORT_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*(?<!-)$")
-
-
-@pytest.fixture
-def injector() -> Iterator[faults.FaultInjector]:
-    """A fault injector in front of moto (installed before mock_aws makes its session)."""
-    injector = faults.FaultInjector()
-    faults.install(injector)
-    yield injector
-    faults.uninstall(injector)
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch, injector: faults.FaultInjector) -> Iterator[Any]:
-    """moto's S3 with the export bucket; the handlers' cached clients are fresh."""
-    monkeypatch.setenv("EXPORT_BUCKET", BUCKET)
-    aws.reset_clients()
-    with mock_aws():
-        client = aws.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    aws.reset_clients()
-
-
-def put(s3: Any, key: str, body: bytes = b"x") -> str:
-    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-    return key
 
 
 def put_export(
