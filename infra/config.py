@@ -11,6 +11,7 @@ This module is plain Python (no CDK import): it is unit-tested on its own.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 import zoneinfo
@@ -317,9 +318,16 @@ def schedule_expression(key: str, value: Any) -> str:
     )
 
 
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    """The zone names this machine's tz database knows (read once: it walks the database's
+    files, and the configuration is loaded many times in one process)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
 def timezone(key: str, value: Any) -> str:
     text = _string(key, value)
-    known = zoneinfo.available_timezones()
+    known = _known_timezones()
     if not _TIMEZONE.match(text) or (known and text not in known and text != "UTC"):
         raise ConfigError(key, f"{text!r} is not an IANA time zone name such as Europe/Berlin")
     return text

@@ -14,14 +14,15 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 import boto3
@@ -35,7 +36,7 @@ from rds_s3_export import clock as handler_clock
 from rds_s3_export import rules
 from rds_s3_export.manifest import manifest_key
 from rds_s3_export.steps.publish_manifest import EVENT_SOURCE
-from sandbox import faults, iam_replay, limits, seams
+from sandbox import faults, iam_replay, limits, loader, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
 
@@ -58,6 +59,21 @@ FAKE_ENV = {
 }
 
 
+# boto3's default session in every sandbox of the process that does not record IAM requests
+# (sandbox/loader.py): moto answers through a handler every client has (sandbox/faults.py) and
+# the credentials are the fake ones above, so a client made in one sandbox serves the next.
+_SESSION: list[loader.ReusingSession] = []
+_SESSION_LOCK = threading.Lock()
+
+
+def _reusing_session() -> loader.ReusingSession:
+    """Made in the first sandbox, after sandbox.faults took moto's place in new sessions."""
+    with _SESSION_LOCK:
+        if not _SESSION:
+            _SESSION.append(loader.ReusingSession())
+        return _SESSION[0]
+
+
 def module_for(placeholder: str) -> str:
     """`CreateSnapshotFunctionArn` -> `create_snapshot` (see docs/contracts.md)."""
     stem = placeholder.removesuffix("FunctionArn")
@@ -72,12 +88,14 @@ class Settings:
 
     def __init__(self, bucket: str = "rds-s3-export-sandbox", **context: Any) -> None:
         self.bucket = bucket
-        self.context = dict(context)
-        self.config  # noqa: B018  (refuse a bad configuration here, as synth would)
+        # read only: `reconfigure` (a redeploy) makes new Settings
+        self.context: Mapping[str, Any] = MappingProxyType(dict(context))
+        # validated once, here (a bad configuration is refused at once, as synth would)
+        self._config = load_config(self.context)
 
     @property
     def config(self) -> PipelineConfig:
-        return load_config(self.context)
+        return self._config
 
     def __getattr__(self, name: str) -> Any:  # pipeline_name, poll_max_seconds, ...
         if name.startswith("_") or name in ("bucket", "context"):
@@ -151,6 +169,8 @@ class Sandbox:
         self.role_arn = ""
         self.key_arn = ""
         self.function_arns: dict[str, str] = {}  # step module -> its function's ARN
+        self._clients: dict[str, Any] = {}  # service -> the sandbox's own client
+        self._clients_lock = threading.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -162,6 +182,7 @@ class Sandbox:
         return self
 
     def _start(self) -> None:
+        loader.install()  # the service models are decoded once per process, not per sandbox
         self._stack.enter_context(_environment({**FAKE_ENV}))
         for noisy in ("moto", "botocore", "rds_s3_export"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
@@ -171,6 +192,8 @@ class Sandbox:
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
+        if not self._record_iam:  # moto set a fresh default session; it restores the old one
+            boto3.DEFAULT_SESSION = _reusing_session()
         self._stack.enter_context(
             seams.installed(
                 self.clock, self.faults.before_invoke, self.invocations, self.faults.after_invoke
@@ -182,6 +205,10 @@ class Sandbox:
         if self._record_iam:  # before any handler makes its clients
             env = iam_replay.Env(ACCOUNT, REGION, self.settings.bucket, self.key_arn)
             self.iam = self._stack.enter_context(iam_replay.Recorder(env).installed())
+            # the recorder hooks only the clients made from now on, and the simulated RDS
+            # writes the export's files with the sandbox's S3 client: it is made again
+            with self._clients_lock:
+                self._clients.clear()
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
@@ -210,7 +237,14 @@ class Sandbox:
         os.environ.update(self.settings.environment(self.role_arn, self.key_arn))
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        """The sandbox's own client for `service` (its set-up and inspection calls, and the
+        files the simulated RDS writes): made once, used from any thread."""
+        with self._clients_lock:
+            found = self._clients.get(service)
+            if found is None:
+                found = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+                self._clients[service] = found
+            return found
 
     # --- what the stack would create ----------------------------------------------------
     def _provision(self) -> None:
@@ -427,11 +461,16 @@ class Sandbox:
 
     # --- looking at the bucket -----------------------------------------------------------
     def listing(self, prefix: str = "") -> dict[str, str]:
-        """Every key under `prefix` with its ETag (for before/after comparisons)."""
+        """Every key under `prefix` with its ETag (for before/after comparisons), in the order
+        ListObjectsV2 lists them (read from moto's S3: see sandbox/seams.py)."""
+        return seams.bucket_listing(ACCOUNT, self.settings.bucket, prefix)
+
+    def api_listing(self, prefix: str = "", page_size: int = 1000) -> dict[str, str]:
+        """`listing` through the ListObjectsV2 API, page by page (what `listing` stands for)."""
         s3 = self.client("s3")
         out: dict[str, str] = {}
         for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.settings.bucket, Prefix=prefix
+            Bucket=self.settings.bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
         ):
             for obj in page.get("Contents", []):
                 out[obj["Key"]] = obj["ETag"]
@@ -484,6 +523,14 @@ class Sandbox:
 
 
 def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    """GetExecutionHistory's events, as boto3 gives them (read from moto's backend: see
+    sandbox/seams.py)."""
+    output = sfn.meta.service_model.operation_model("GetExecutionHistory").output_shape
+    return seams.execution_history(ACCOUNT, REGION, arn, output.members["events"])
+
+
+def api_history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    """GetExecutionHistory's events through the API, page by page (what `_history` stands for)."""
     events: list[dict[str, Any]] = []
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
         events.extend(page["events"])

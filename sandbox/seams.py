@@ -12,13 +12,38 @@
    with ANTLR at CreateStateMachine, at every execution and for every DescribeExecution's
    variable references; the same 27 KB file, a quarter of the test suite's CPU. The parsed
    program and tree are only read afterwards, so they are kept per definition text.
-5. `execution_status` (read only): the status of an execution straight from moto's Step
-   Functions backend, so that waiting for a run does not serialise DescribeExecution responses
-   in a busy loop beside the execution's own thread.
+5. `execution_status` and `execution_history` (read only): the status and the event history
+   of an execution straight from moto's Step Functions backend, so that waiting for a run does
+   not serialise DescribeExecution responses in a busy loop beside the execution's own thread,
+   and its history (hundreds of events carrying each state's input and output) is not
+   serialised to JSON by moto and parsed back by botocore. `execution_history` returns what
+   GetExecutionHistory returns through boto3, to the key order and the timestamps' type;
+   tests/sandbox/test_seams.py compares the two on executions with every kind of event.
 6. `StateTaskServiceSfn._eval_service_task` (Step Functions interpreter): moto passes the
    `arn:aws:states:::states:startExecution` integration's parameters to boto3 as the ASL spells
    them (`StateMachineArn`, `Input`, `Name`), which boto3 rejects, and returns boto3's answer
    (`executionArn`, `startDate`). The replacement translates both ways, as Step Functions does.
+7. `json_path.parse` and `result_path.parse` (Step Functions interpreter): moto parses every
+   JSONPath (`InputPath`, `Parameters` `.$` keys, `ResultPath`, ...) each time a state uses
+   it, and jsonpath_ng builds its whole grammar for each parse. A parsed path is only read
+   afterwards, so each path is parsed once per process.
+8. `lambda_eval_utils.boto_client_for` (Step Functions interpreter): moto makes a new boto3
+   Lambda client for every Task's invocation (with fixed fake credentials, whatever the
+   state's credentials). The sandbox reuses one client per region and service, in every
+   execution of the process.
+9. `kms.models.generate_private_key`: moto gives every KMS key an RSA private key for
+   Sign/Verify, a symmetric key too (about a tenth of a second of CPU per sandbox). The
+   sandbox's key is symmetric, which AWS never signs with; such keys share one generated RSA
+   key. Other key specs get their own, as before.
+10. `bucket_listing` (read only): what ListObjectsV2 lists under a prefix, with the ETags,
+    straight from moto's S3 backend, for the sandbox's own looks at the bucket (tests compare
+    the bucket before and after a run, thousands of keys in some): through the API each page
+    of 1,000 keys is serialised to XML by moto and parsed back by botocore, timestamps and
+    all. tests/sandbox/test_seams.py compares it with the API's listing.
+11. `_VersionedKeyStore.items` and `.values` (S3): moto lists a bucket by copying its key
+    names, then looking each one up again; a key deleted in between (the purge deletes the
+    page it listed while it lists the next one, as S3 allows) fails the listing with a
+    KeyError. The replacements read the keys and their latest versions from the same copy.
 
 moto is pinned in pyproject.toml; tests/sandbox/test_seams.py fails loudly if an upgrade
 moves any of these.
@@ -26,6 +51,8 @@ moves any of these.
 
 from __future__ import annotations
 
+import calendar
+import functools
 import importlib
 import json
 import threading
@@ -33,16 +60,25 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from enum import Enum
 from types import SimpleNamespace
 from typing import Any
 
+from botocore.utils import parse_timestamp
 from moto.awslambda.models import LambdaFunction
+from moto.kms import models as kms_models
+from moto.s3.models import s3_backends
+from moto.s3.utils import _VersionedKeyStore
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_sfn,
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from sandbox import iam_replay
@@ -141,6 +177,61 @@ def parse_once(definition: str) -> Any:
     return parsed
 
 
+# (region, service) -> the client moto's interpreter invokes Lambda functions with (see 8.)
+_INTERPRETER_CLIENTS: dict[tuple[str, str], Any] = {}
+_INTERPRETER_CLIENTS_LOCK = threading.Lock()
+# names moto imports into its modules without re-exporting them (hence getattr and setattr)
+_original_json_path_parse = getattr(json_path, "parse")  # noqa: B009
+_original_result_path_parse = getattr(result_path, "parse")  # noqa: B009
+_original_client_for = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009
+_original_generate_private_key = getattr(kms_models, "generate_private_key")  # noqa: B009
+
+
+@functools.lru_cache(maxsize=4096)
+def json_path_once(path: str) -> Any:
+    """jsonpath_ng's extended `parse` (moto's InputPath, Parameters, ...), once per path."""
+    return _original_json_path_parse(path)
+
+
+@functools.lru_cache(maxsize=4096)
+def result_path_once(path: str) -> Any:
+    """jsonpath_ng's plain `parse` (moto's ResultPath), once per path."""
+    return _original_result_path_parse(path)
+
+
+@functools.cache
+def _symmetric_keys_private_key() -> Any:
+    return _original_generate_private_key("SYMMETRIC_DEFAULT")
+
+
+def key_store_items(store: Any) -> Iterator[tuple[str, Any]]:
+    """moto's bucket key store's `items()`: (name, latest version), from one copy (see 11.)."""
+    for name, versions in dict.copy(store).items():
+        if versions:
+            yield name, versions[-1]
+
+
+def key_store_values(store: Any) -> Iterator[Any]:
+    """moto's bucket key store's `values()`, from one copy (see 11.)."""
+    for _, latest in key_store_items(store):
+        yield latest
+
+
+def interpreter_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's `boto_client_for`, one client per region and service (see 8. above)."""
+    with _INTERPRETER_CLIENTS_LOCK:
+        if (region, service) not in _INTERPRETER_CLIENTS:
+            _INTERPRETER_CLIENTS[(region, service)] = _original_client_for(region, service)
+        return _INTERPRETER_CLIENTS[(region, service)]
+
+
+def private_key_for(key_spec: str) -> Any:
+    """moto's key material for Sign/Verify; one for all symmetric keys (see 9. above)."""
+    if key_spec == "SYMMETRIC_DEFAULT":
+        return _symmetric_keys_private_key()
+    return _original_generate_private_key(key_spec)
+
+
 def execution_status(account: str, region: str, arn: str) -> str:
     """RUNNING, SUCCEEDED, FAILED, ... of an execution, read from moto's backend directly."""
     execution = stepfunctions_parser_backends[account][region].describe_execution(arn)
@@ -148,6 +239,58 @@ def execution_status(account: str, region: str, arn: str) -> str:
     if status == "SUCCEEDED" and execution.output is None:
         return "RUNNING"  # moto sets the status a moment before the output: not ended yet
     return status
+
+
+def bucket_listing(account: str, bucket: str, prefix: str) -> dict[str, str]:
+    """Every key under `prefix` with its ETag, in ListObjectsV2's order, from moto's S3."""
+    backend = s3_backends[account]["aws"]
+    keys, _, _, _ = backend.list_objects(
+        backend.get_bucket(bucket), prefix or None, None, None, None
+    )
+    return {key.name: key.etag for key in keys}
+
+
+def execution_history(account: str, region: str, arn: str, events_shape: Any) -> list[Any]:
+    """The events of an execution as boto3's GetExecutionHistory gives them, read from moto's
+    backend. `events_shape` is the `events` member of the operation's output shape (botocore's
+    model of what the API returns), which decides the keys kept, their order and their types."""
+    execution: Any = stepfunctions_parser_backends[account][region].describe_execution(arn)
+    events = execution.to_history_output()["events"]
+    return list(_as_boto3(events_shape, events))
+
+
+def _moment(text: str) -> datetime:
+    """moto's ISO 8601 timestamp (`2024-05-01T02:00:00.123Z`); anything else as botocore reads
+    it (dateutil, ten times slower)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return parse_timestamp(text)
+
+
+def _as_boto3(shape: Any, value: Any) -> Any:
+    """`value` (moto's model of an API answer) as the JSON protocol carries it, parsed back by
+    botocore: members outside the shape and None values dropped, in the shape's order;
+    timestamps as moto serialises them (whole milliseconds since the epoch) and botocore parses
+    them (aware, in local time); enumerations as plain strings."""
+    kind = shape.type_name
+    if kind == "structure":
+        return {
+            name: _as_boto3(member, value[name])
+            for name, member in shape.members.items()
+            if name in value and value[name] is not None
+        }
+    if kind == "list":
+        return [_as_boto3(shape.member, item) for item in value]
+    if kind == "map":
+        return {str(k): _as_boto3(shape.value, v) for k, v in value.items()}
+    if kind == "timestamp":
+        moment = value if isinstance(value, datetime) else _moment(value)
+        epoch: Any = calendar.timegm(moment.utctimetuple()) + (moment.microsecond // 1000) / 1000
+        return parse_timestamp(epoch)
+    if isinstance(value, Enum):
+        return value.value
+    return value
 
 
 @contextmanager
@@ -182,6 +325,19 @@ def installed(
         env.stack.append({k[:1].upper() + k[1:]: v for k, v in answer.items()})
 
     LambdaFunction._invoke_lambda = _invoke  # type: ignore[method-assign]
+    replacements = [
+        (_VersionedKeyStore, "items", key_store_items),
+        (_VersionedKeyStore, "iteritems", key_store_items),
+        (_VersionedKeyStore, "values", key_store_values),
+        (_VersionedKeyStore, "itervalues", key_store_values),
+        (json_path, "parse", json_path_once),
+        (result_path, "parse", result_path_once),
+        (lambda_eval_utils, "boto_client_for", interpreter_client),
+        (kms_models, "generate_private_key", private_key_for),
+    ]
+    replaced = [(module, name, getattr(module, name)) for module, name, _ in replacements]
+    for module, name, replacement in replacements:
+        setattr(module, name, replacement)
     wait_function.WaitFunction._wait_interval = _wait  # type: ignore[method-assign]
     sfn_task._eval_service_task = _sfn  # type: ignore[method-assign,assignment]
     setattr(retrier_decl, "time", SimpleNamespace(sleep=clock.advance, time=original_time.time))  # noqa: B010
@@ -191,6 +347,8 @@ def installed(
     finally:
         AmazonStateLanguageParser.parse = staticmethod(_original_parse)  # type: ignore[method-assign]
         LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
+        for module, name, original in replaced:
+            setattr(module, name, original)
         wait_function.WaitFunction._wait_interval = original_wait  # type: ignore[method-assign]
         setattr(retrier_decl, "time", original_time)  # noqa: B010
         sfn_task._eval_service_task = original_sfn  # type: ignore[method-assign]

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from cfnlint.api import ManualArgs, lint
+import pytest
 
 LINT_REGIONS = ["us-east-1", "eu-west-1", "eu-central-1"]
+
+
+@pytest.fixture(scope="module")
+def lint_rules() -> Any:
+    """cfn-lint's rules for this configuration, loaded once (`lint` alone loads them again for
+    every template), as cfn-lint's command line does for several templates. (Imported here:
+    only the worker that synthesises needs cfn-lint, which takes a second to import.)"""
+    from cfnlint.api import ManualArgs
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import Runner
+
+    return Runner(ConfigMixIn(**ManualArgs(regions=LINT_REGIONS))).rules
 
 
 def test_cdk_nag_reports_no_unacknowledged_finding(any_stack: Any) -> None:
@@ -49,6 +61,9 @@ def test_every_acknowledgement_is_used(any_stack: Any) -> None:
     assert written == used
 
 
-def test_cfn_lint_finds_no_error_and_no_warning(any_stack: Any) -> None:
-    matches = lint(any_stack.template_path.read_text(), config=ManualArgs(regions=LINT_REGIONS))
+def test_cfn_lint_finds_no_error_and_no_warning(any_stack: Any, lint_rules: Any) -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    config = ManualArgs(regions=LINT_REGIONS)
+    matches = lint(any_stack.template_path.read_text(), rules=lint_rules, config=config)
     assert [f"{m.rule.id} {m.message}" for m in matches] == []

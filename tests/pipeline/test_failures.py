@@ -9,6 +9,7 @@ import pytest
 
 from sandbox.rds_sim import ExportOutcome, Timing
 from sandbox.runtime import RunResult, Sandbox, Settings
+from tests.helpers import seed_objects
 
 PREFIX = "exports/mydb"
 
@@ -78,10 +79,9 @@ def test_purge_over_several_pages_in_one_call(sandbox: Sandbox) -> None:
     s3, bucket = sandbox.client("s3"), sandbox.settings.bucket
     old = "mysnapshot-2020-01-01-00-00-abcdef"
     s3.put_object(Bucket=bucket, Key=f"{PREFIX}/{old}/export_info_{old}.json", Body=b"{}")
-    for i in range(2499):
-        s3.put_object(
-            Bucket=bucket, Key=f"{PREFIX}/{old}/shop/public.t/1/part-{i:05d}.gz.parquet", Body=b"x"
-        )
+    seed_objects(
+        bucket, (f"{PREFIX}/{old}/shop/public.t/1/part-{i:05d}.gz.parquet" for i in range(2499))
+    )
     # When a run exports and purges
     result = sandbox.run({})
     # Then the old folder is gone, in one call of three DeleteObjects requests of at most 1,000

@@ -6,20 +6,15 @@ import json
 from typing import Any
 
 import pytest
-from moto.s3.models import s3_backends
 
 from rds_s3_export.steps import purge_prefix
 from sandbox import export_files
-from sandbox.runtime import ACCOUNT, RunResult, Sandbox
+from sandbox.runtime import RunResult, Sandbox
+from tests.helpers import seed_objects
 from tests.pipeline.manifest_watch import watching
 
 PREFIX = "exports/mydb"
 OLD = "mysnapshot-2020-01-01-00-00-abcdef"
-
-
-def _seed(bucket: str, key: str) -> None:
-    """Put an empty object straight into moto's S3 (fast, for thousands of keys)."""
-    s3_backends[ACCOUNT]["aws"].put_object(bucket, key, b"")
 
 
 @pytest.fixture
@@ -31,8 +26,8 @@ def large_new_export(monkeypatch: pytest.MonkeyPatch) -> int:
     def write(s3: Any, **kwargs: Any) -> Any:
         result = real(s3, **kwargs)
         folder = f"{kwargs['s3_prefix']}/{kwargs['export_task_id']}"
-        for i in range(extra):
-            _seed(kwargs["bucket"], f"{folder}/shop/public.orders/9/part-{i:05d}.gz.parquet")
+        data = (f"{folder}/shop/public.orders/9/part-{i:05d}.gz.parquet" for i in range(extra))
+        seed_objects(kwargs["bucket"], data, b"")
         return result
 
     monkeypatch.setattr(export_files, "write_export", write)
@@ -40,10 +35,9 @@ def large_new_export(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def _old_export(sandbox: Sandbox, objects: int) -> None:
-    bucket = sandbox.settings.bucket
-    _seed(bucket, f"{PREFIX}/{OLD}/export_info_{OLD}.json")
-    for i in range(objects - 1):
-        _seed(bucket, f"{PREFIX}/{OLD}/shop/t/1/part-{i:06d}.gz.parquet")
+    keys = [f"{PREFIX}/{OLD}/export_info_{OLD}.json"]
+    keys += [f"{PREFIX}/{OLD}/shop/t/1/part-{i:06d}.gz.parquet" for i in range(objects - 1)]
+    seed_objects(sandbox.settings.bucket, keys, b"")
 
 
 def _validated(result: RunResult) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from sandbox import limits
 from sandbox.runtime import Sandbox
+from tests.helpers import seed_objects
 
 
 def test_delete_objects_with_more_than_1000_keys_is_malformed_xml_like_s3(
@@ -18,9 +19,7 @@ def test_delete_objects_with_more_than_1000_keys_is_malformed_xml_like_s3(
 ) -> None:
     # Given 1,001 objects
     s3, bucket = sandbox.client("s3"), sandbox.settings.bucket
-    keys = [f"x/{i:05d}" for i in range(1001)]
-    for key in keys:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"")
+    keys = seed_objects(bucket, (f"x/{i:05d}" for i in range(1001)), b"")
 
     # When one DeleteObjects request names all of them, Then S3's MalformedXML, nothing deleted
     with pytest.raises(ClientError) as refused:

@@ -8,7 +8,6 @@ parsed). Every other statement the tests execute is the generated SQL, unchanged
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,8 @@ from moto import mock_aws
 from rds_s3_export.manifest import build_manifest
 from sandbox import export_files as ef
 from snowflake_sql.generate import render_sections
-from snowflake_sql.local import LocalSnowflake, connect
+from snowflake_sql.local import LocalSnowflake, connect, copy_prefix
+from tests.helpers import write_sample_export
 
 BUCKET = "snowflake-test-bucket"
 PREFIX = "exports/mydb"
@@ -49,37 +49,20 @@ class Night:
 
 
 def _write_night(s3: Any, root: Path, task_id: str, seed: int, outcomes: dict[str, str]) -> Night:
-    result = ef.write_export(
-        s3,
-        bucket=BUCKET,
-        s3_prefix=PREFIX,
-        export_task_id=task_id,
-        source_arn="arn:aws:rds:us-east-1:123456789012:snapshot:mysnapshot",
-        table_outcomes=outcomes,
-        seed=seed,
-    )
-    info: dict[str, Any] = {}
-    tables: list[dict[str, Any]] = []
+    written = write_sample_export(s3, BUCKET, PREFIX, task_id, table_outcomes=outcomes, seed=seed)
+    # the stage URL is the prefix: the export's folder is copied to the same place below root
     parquet: dict[str, list[Path]] = {}
-    for key in result.keys:
-        body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-        local = root / key[len(PREFIX) + 1 :]  # the stage URL is the prefix
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_bytes(body)
-        if key == ef.export_info_key(PREFIX, task_id):
-            info = json.loads(body)
-        elif key.startswith(ef.export_tables_info_prefix(PREFIX, task_id)):
-            tables.extend(json.loads(body)["perTableStatus"])
-        elif key.endswith(".parquet"):
-            target = next(r.target for r in ef.SAMPLE_TABLES if f"/{r.folder}/" in key)
+    for local in copy_prefix(s3, BUCKET, f"{PREFIX}/{task_id}", root / task_id):
+        if local.name.endswith(".parquet"):
+            target = next(r.target for r in ef.SAMPLE_TABLES if f"/{r.folder}/" in str(local))
             parquet.setdefault(target, []).append(local)
     manifest = build_manifest(
         bucket=BUCKET,
         s3_prefix=PREFIX,
         export_task_id=task_id,
-        export_info=info,
-        tables_info=tables,
-        data_keys=result.keys,
+        export_info=written.export_info,
+        tables_info=written.tables_info,
+        data_keys=written.keys,
         database={"kind": "instance", "id": "mydb"},
         snapshot={"id": f"snap-{task_id}", "arn": "arn:aws:rds:::snapshot:x", "time": "t"},
         execution=f"arn:aws:states:us-east-1:123456789012:execution:rds-s3-export:{task_id}",

@@ -10,8 +10,38 @@ from moto import mock_aws
 from moto.rds.models import rds_backends
 
 from rds_s3_export import aws
+from sandbox import faults
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
+BUCKET = "export-bucket"  # the export bucket of the `s3` fixture
+
+
+@pytest.fixture
+def injector() -> Iterator[faults.FaultInjector]:
+    """A fault injector in front of moto (installed before mock_aws makes its session)."""
+    injector = faults.FaultInjector()
+    faults.install(injector)
+    yield injector
+    faults.uninstall(injector)
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch, injector: faults.FaultInjector) -> Iterator[Any]:
+    """moto's S3 with the export bucket `BUCKET` (the functions' EXPORT_BUCKET), behind the
+    fault injector `injector`; the handlers' cached clients are fresh."""
+    monkeypatch.setenv("EXPORT_BUCKET", BUCKET)
+    aws.reset_clients()
+    with mock_aws():
+        client = aws.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+    aws.reset_clients()
+
+
+def put(s3: Any, key: str, body: bytes = b"x") -> str:
+    """Put one object into `BUCKET`; returns its key."""
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    return key
 
 
 @pytest.fixture

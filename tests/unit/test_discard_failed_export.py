@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
-from moto import mock_aws
 
 from rds_s3_export import aws
 from rds_s3_export.errors import PurgeRefused
 from rds_s3_export.steps import discard_failed_export
+from tests.helpers import seed_objects
+from tests.unit.conftest import BUCKET, put
 
-BUCKET = "export-bucket"
 PREFIX = "exports/db"
 NEW = "nightly-2024-05-02-02-00-abc123"
 OLD = "nightly-2024-05-01-02-00-def456"
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("EXPORT_BUCKET", BUCKET)
-    aws.reset_clients()
-    with mock_aws():
-        client = aws.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    aws.reset_clients()
-
-
-def put(s3: Any, key: str) -> str:
-    s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
-    return key
 
 
 def keys(s3: Any) -> set[str]:
@@ -92,8 +75,9 @@ def test_discard_refuses_a_folder_that_is_not_an_export_task_id(s3: Any) -> None
 
 def test_discard_works_in_pages_of_at_most_1000_keys(s3: Any) -> None:
     # Given 1,005 partial files
-    for i in range(1005):
-        put(s3, f"{PREFIX}/{NEW}/shop/orders/1/part-{i:05d}.gz.parquet")
+    seed_objects(
+        BUCKET, (f"{PREFIX}/{NEW}/shop/orders/1/part-{i:05d}.gz.parquet" for i in range(1005))
+    )
     sizes: list[int] = []
     real = s3.delete_objects
 

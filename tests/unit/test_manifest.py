@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from rds_s3_export import manifest as m
 from sandbox import export_files as ef
+from tests.helpers import write_sample_export
 
 BUCKET = "exports-bucket"
 PREFIX = "exports/mydb"
@@ -22,22 +23,15 @@ def _export(table_outcomes: dict[str, str] | None = None) -> dict[str, Any]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
-        result = ef.write_export(
-            s3,
-            bucket=BUCKET,
-            s3_prefix=PREFIX,
-            export_task_id=TASK,
-            source_arn="arn:aws:rds:us-east-1:123456789012:snapshot:mysnap",
-            table_outcomes=table_outcomes,
+        snapshot = "arn:aws:rds:us-east-1:123456789012:snapshot:mysnap"
+        written = write_sample_export(
+            s3, BUCKET, PREFIX, TASK, snapshot, table_outcomes=table_outcomes
         )
-        info_key = ef.export_info_key(PREFIX, TASK)
-        info = json.loads(s3.get_object(Bucket=BUCKET, Key=info_key)["Body"].read())
-        tables: list[dict[str, Any]] = []
-        for key in result.keys:
-            if key.startswith(ef.export_tables_info_prefix(PREFIX, TASK)):
-                body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-                tables.extend(json.loads(body)["perTableStatus"])
-    return {"export_info": info, "tables_info": tables, "data_keys": result.keys}
+    return {
+        "export_info": written.export_info,
+        "tables_info": written.tables_info,
+        "data_keys": written.keys,
+    }
 
 
 def _build(**files: Any) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
@@ -19,46 +18,20 @@ import pytest
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from rds_s3_export import aws
 from rds_s3_export.errors import PurgeRefused, Throttled
 from rds_s3_export.steps import purge_prefix
 from sandbox import faults
+from tests.helpers import seed_objects
+from tests.unit.conftest import BUCKET, put
 
-BUCKET = "export-bucket"
 PREFIX = "exports/db"
 NEW = "nightly-2024-05-02-02-00-abc123"
 OLD = "nightly-2024-05-01-02-00-def456"
 ORDERS = "shop.public.orders"
 # The rule for an export task id, written out independently of rds_s3_export.naming
 EXPORT_ID = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-))*(?<!-)$")
-
-
-@pytest.fixture
-def injector() -> Iterator[faults.FaultInjector]:
-    """A fault injector in front of moto (installed before mock_aws makes its session)."""
-    injector = faults.FaultInjector()
-    faults.install(injector)
-    yield injector
-    faults.uninstall(injector)
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch, injector: faults.FaultInjector) -> Iterator[Any]:
-    """moto's S3 with the export bucket; the handlers' cached clients are fresh."""
-    monkeypatch.setenv("EXPORT_BUCKET", BUCKET)
-    aws.reset_clients()
-    with mock_aws():
-        client = aws.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    aws.reset_clients()
-
-
-def put(s3: Any, key: str, body: bytes = b"x") -> str:
-    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-    return key
 
 
 def put_export(
@@ -442,10 +415,14 @@ def test_no_delete_request_names_more_than_1000_keys(
     # the first 1,000 keys are OLD's 996 and the new export's 4; LATE's 1,000 come last
     late = "nightly-2024-05-03-02-00-fff999"
     old = put_export(s3, OLD, with_tables=False, tables={ORDERS: "COMPLETE"})
-    old += [put(s3, f"{PREFIX}/{OLD}/shop/orders/1/part-{i:05d}.gz.parquet") for i in range(994)]
+    old += seed_objects(
+        BUCKET, (f"{PREFIX}/{OLD}/shop/orders/1/part-{i:05d}.gz.parquet" for i in range(994))
+    )
     new = put_export(s3, NEW)
     old += [put(s3, f"{PREFIX}/{late}/export_info_{late}.json")]
-    old += [put(s3, f"{PREFIX}/{late}/shop/orders/1/part-{i:05d}.gz.parquet") for i in range(999)]
+    old += seed_objects(
+        BUCKET, (f"{PREFIX}/{late}/shop/orders/1/part-{i:05d}.gz.parquet" for i in range(999))
+    )
     sizes: list[int] = []
     real = s3.delete_objects
 
@@ -472,8 +449,9 @@ def test_a_dry_run_caps_the_keys_it_lists_by_bytes(s3: Any, prefix_length: int) 
     prefix = "/".join(["p" * 9] * (prefix_length // 10))
     put_export(s3, OLD, prefix=prefix)
     head = f"{prefix}/{OLD}/shop/"
-    for i in range(300):
-        put(s3, f"{head}{'t' * (1000 - len(head) - 20)}/part-{i:05d}.parquet")
+    seed_objects(
+        BUCKET, (f"{head}{'t' * (1000 - len(head) - 20)}/part-{i:05d}.parquet" for i in range(300))
+    )
 
     # When a dry run lists what it would purge
     state = purge_all(event(prefix=prefix, new_id=None, dry_run=True))
@@ -697,9 +675,8 @@ def test_purge_deletes_only_older_export_folders_under_the_prefix(
     # and any manifest
     _empty_bucket(s3)
     prefix = world["prefix"]
-    for key in world["keys"]:
-        if not key.startswith(f"{prefix}/{NEW}/export_"):  # the new export's metadata is ours
-            put(s3, key)
+    # the new export's metadata is ours
+    seed_objects(BUCKET, (k for k in world["keys"] if not k.startswith(f"{prefix}/{NEW}/export_")))
     put_export(s3, NEW, prefix=prefix)
     named = world["manifest"]
     if named is not None:
