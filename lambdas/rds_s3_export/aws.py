@@ -35,6 +35,8 @@ THROTTLING_CODES = frozenset(
         "RequestThrottled",
     }
 )
+# S3 answers a GetObject of a missing key with NoSuchKey, and a HeadObject with a bare 404
+S3_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 BUSY_CODES = frozenset({"InvalidDBInstanceState", "InvalidDBClusterStateFault"})
 NOT_FOUND_CODES = frozenset(
     {

@@ -66,7 +66,7 @@ def prune(event: dict[str, Any]) -> dict[str, Any]:
     config, source = event["config"], event["source"]
     started = clock.now()
     keep = config["keep_snapshots"]
-    result: dict[str, Any] = {"deleted": [], "kept": [], "warnings": []}
+    result: dict[str, Any] = {"deleted": [], "kept": [], "warnings": [], "skipped": ""}
     if keep == rules.KEEP_ALL:
         result["skipped"] = 'keep_snapshots is "all": every snapshot is kept'
         result["elapsed_seconds"] = 0
@@ -115,4 +115,4 @@ RESULT_FIELDS = (
 
 @correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return shaped(prune(event), RESULT_FIELDS, {"skipped": ""})
+    return shaped(prune(event), RESULT_FIELDS)

@@ -90,10 +90,10 @@ EVENTS_PER_PURGE_CALL = 12  # PurgePrefix task + IsPurgeDone choice, with room f
 # and Succeed (about 25 events) with room for their retries
 EVENTS_AFTER_PURGE = 60
 # The last pass (one folder, the held-back previous export) never continues in a new
-# execution: PURGE_HISTORY_EVENTS_MAX is at most 20,000, which leaves it thousands of events
-# below the 25,000 quota. Past this estimate it stops and leaves the rest of the folder to the
-# next run's purge (the manifest no longer names it), with a warning.
-PREVIOUS_EXPORT_EVENTS_MAX = 24_000
+# execution: settings.PURGE_HISTORY_EVENTS_MAX leaves it thousands of events below the quota.
+# Past this estimate it stops and leaves the rest of the folder to the next run's purge (the
+# manifest no longer names it), with a warning.
+PREVIOUS_EXPORT_EVENTS_MAX = rules.HISTORY_EVENTS_MAX - 1_000
 
 PHASE_OLD = "old-exports"  # plan, then delete the old exports but the held-back one
 PHASE_PREVIOUS = "previous-export"  # delete the held-back folder: the manifest names the new
@@ -239,7 +239,7 @@ def _has_export_info(bucket: str, prefix: str, folder: str) -> bool:
     try:
         aws.client("s3").head_object(Bucket=bucket, Key=s3layout.export_info_key(prefix, folder))
     except ClientError as err:
-        if aws.error_code(err) in {"404", "NoSuchKey", "NotFound"}:
+        if aws.error_code(err) in aws.S3_MISSING_CODES:
             return False
         aws.raise_as(err, PurgeRefused, "s3:HeadObject", f"s3://{bucket}/{prefix}/{folder}/")
     return True
@@ -274,7 +274,7 @@ def manifest_export(bucket: str, prefix: str) -> tuple[str | None, str | None]:
         body = aws.client("s3").get_object(Bucket=bucket, Key=manifest_key(prefix))["Body"].read()
     except ClientError as err:
         code = aws.error_code(err)
-        if code in {"NoSuchKey", "404", "NotFound"}:
+        if code in aws.S3_MISSING_CODES:
             return None, None
         if code in aws.THROTTLING_CODES:  # transient: the state machine retries
             aws.raise_as(err, PurgeRefused, "s3:GetObject", uri)
