@@ -13,7 +13,7 @@
 * **`States.ALL` catches neither `States.DataLimitExceeded` nor `States.Runtime`**
   (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). moto's
   interpreter lets `States.ALL` match them; `installed()` wraps its `ErrorEqualsDecl` (the one
-  more reach into moto's internals, beside the three in sandbox/seams.py) so they are not.
+  more reach into moto's internals, beside those listed in sandbox/seams.py) so they are not.
 
 * **Identifier lengths, per engine**: a DB snapshot id has at most 255 characters, a DB cluster
   snapshot id at most 63, an export task id at most 60 (the pages are cited beside the limits
