@@ -1,140 +1,60 @@
-"""Render one Snowflake SQL script from an export manifest.
+"""Render the Snowflake setup script for an export prefix, from one of its manifests.
 
-The script has named sections, in this order (see :data:`SECTIONS`):
+The script is a list of named statements (:func:`statements`), printed in dependency order:
+the session's time zone, the database and schema, the two file formats, the storage
+integration and the stage (with its directory table), the control table, the load procedure,
+the stream on the stage's directory table and the task it triggers, an optional failure alert,
+and a first ``CALL`` of the procedure. Everything the user can change on a re-run (formats,
+stage, procedure, stream, task, alert) is ``CREATE OR REPLACE``; only objects that hold data
+or a trust relationship (database, schema, control table, storage integration) are
+``IF NOT EXISTS``.
 
-``formats``   the Parquet file format the COPY uses and the JSON one the task reads the
-              manifest with;
-``access``    the storage integration (allowed location: the prefix only) and the stage;
-``tables``    database, schema, the control table ``_RDS_EXPORT_LOADS`` and one table per
-              exported table;
-``schedule``  a stored procedure that loads whatever export ``@stage/_manifest.json`` names,
-              only if its task id is not yet in the control table, and a task that calls it;
-``load``      the load of *this* manifest's export, statement by statement.
-
-``tables`` and ``load`` (and ``formats``) run as they are on fakesnow in the tests;
-``access`` and ``schedule`` need a Snowflake account (an integration, Snowflake Scripting) and
-are only parsed there.
-
-Names
------
-A table ``<database>.<schema>.<table>`` of the export becomes ``<schema>_<table>`` in the
-chosen Snowflake database and schema (for MySQL's ``<database>.<table>``: ``<table>``). Then,
-for tables and columns alike: a name that is entirely lower case letters, digits, ``_`` and
-``$`` (how PostgreSQL and MySQL spell an unquoted name) is upper-cased, so that Snowflake
-users can write it unquoted (``PUBLIC_ORDERS``, ``CUSTOMER_ID``); any other name (mixed case,
-spaces, dots) is kept exactly. Every identifier is double-quoted in the script with ``"``
-doubled, so reserved words and odd characters survive. Two tables (or two columns of one
-table) that end up with the same name are an error, raised before anything is rendered.
-
-The load
---------
-For each ``COMPLETE`` table: COPY exactly ``@stage/<export_task_id>/<table folder>/`` (with
-``FILES`` naming the manifest's files when it lists at most 1,000 of them, Snowflake's limit
-for ``FILES``) into a transient staging table, then, in one transaction, ``DELETE`` the target
-and ``INSERT`` the staged rows. Re-running the load replaces again: rows never double. The
-COPY uses ``FORCE = TRUE`` because the staging table is new each time and the point is to
-read the files again. A ``SKIPPED`` or ``FAILED`` table is left untouched (yesterday's rows
-stay) and a comment says so. Last, the task id goes into the control table (once).
+The load itself is not in the script: it is the Python procedure
+(snowflake_sql/procedure.py), which reads ``_manifest.json`` from the stage each time it runs.
+The manifest given to the generator only supplies the bucket, the prefix and the execution's
+names; no table list is frozen into the script.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
-from snowflake_sql.types import SnowflakeType, snowflake_type
-
-SECTIONS: Final = ("formats", "access", "tables", "schedule", "load")
-EXECUTABLE: Final = ("formats", "tables", "load")
-PARSE_ONLY: Final = ("access", "schedule")
+from snowflake_sql.procedure import TASK_ID_PATTERN, fold, literal, quote
 
 CONTROL_TABLE: Final = "_RDS_EXPORT_LOADS"
+EVENTS_TABLE: Final = "_RDS_MANIFEST_EVENTS"
 STAGING_PREFIX: Final = "_RDS_STAGE_"
-MAX_COPY_FILES: Final = 1000
-"""Snowflake accepts at most 1,000 names in COPY's ``FILES``; above that the folder is read."""
-TASK_ID_PATTERN: Final = "[A-Za-z][A-Za-z0-9-]{0,254}"
-"""An RDS export task identifier; the procedure refuses a manifest whose id is not one."""
+RUNTIME_VERSION: Final = "3.11"
+"""A Python version Snowflake runs procedures with
+(https://docs.snowflake.com/en/developer-guide/stored-procedure/python/procedure-python-overview)."""
 
-_UNQUOTED: Final = re.compile(r"[a-z_][a-z0-9_$]*")
-
-
-def quote(name: str) -> str:
-    """A Snowflake quoted identifier: ``"`` around, ``"`` inside doubled."""
-    if not name:
-        raise ValueError("an identifier cannot be empty")
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    """A Snowflake string literal: backslash and ``'`` escaped."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def fold(name: str) -> str:
-    """Upper-case a plain lower-case source name (see the module docstring); keep others."""
-    return name.upper() if _UNQUOTED.fullmatch(name) else name
-
-
-def table_name(target: str) -> str:
-    """``shop.public.orders`` -> ``PUBLIC_ORDERS``; ``shop.Sales.Order Items`` ->
-    ``Sales_Order Items``; MySQL ``shop.orders`` -> ``ORDERS``."""
-    _, dot, rest = target.partition(".")
-    if not dot or not rest:
-        raise ValueError(f"table target {target!r} is not <database>.<schema>.<table>")
-    schema, dot, table = rest.partition(".")
-    return fold(f"{schema}_{table}" if dot else schema)
+CONTROL_COLUMNS: Final = (
+    ("EXPORT_TASK_ID", "VARCHAR NOT NULL"),
+    ("LOADED_AT", "TIMESTAMP_TZ"),  # the first script's column; kept for its rows
+    ("TABLES_LOADED", "NUMBER(10,0)"),
+    ("TABLES_KEPT", "NUMBER(10,0)"),
+    ("SNAPSHOT_ID", "VARCHAR"),
+    ("MANIFEST_WRITTEN_AT", "VARCHAR"),
+    ("STATUS", "VARCHAR"),
+    ("RECORDED_AT", "TIMESTAMP_TZ"),
+    ("ROWS_LOADED", "NUMBER(38,0)"),
+    ("TABLES", "VARCHAR"),
+    ("VANISHED", "VARCHAR"),
+    ("REASON", "VARCHAR"),
+)
+FIRST_CONTROL_COLUMNS: Final = 6
+"""The control table of the first version of this script had the first six columns; the
+others are added with ``ADD COLUMN IF NOT EXISTS`` so that its rows stay."""
 
 
 @dataclass(frozen=True)
-class Column:
+class Statement:
     name: str
-    type: SnowflakeType
-
-
-@dataclass(frozen=True)
-class Table:
-    target: str
-    name: str
-    status: str
-    folder: str  # relative to the export folder, with a trailing "/"
-    files: list[str] | None  # relative to ``folder``; None when the manifest omits them
-    columns: list[Column]
-
-
-def _relative_folder(manifest: Mapping[str, Any], table: Mapping[str, Any]) -> str:
-    folder = str(table["folder"])
-    export_folder = str(manifest["export_folder"])
-    if not folder.startswith(export_folder) or not folder.endswith("/"):
-        raise ValueError(f"table folder {folder!r} is not inside {export_folder!r}")
-    return folder[len(export_folder) :]
-
-
-def tables_of(manifest: Mapping[str, Any]) -> list[Table]:
-    """The manifest's tables with their Snowflake names and types; raises on a name clash."""
-    tables: list[Table] = []
-    seen: dict[str, str] = {}
-    for entry in manifest["tables"]:
-        target = str(entry["target"])
-        name = table_name(target)
-        if name in seen:
-            raise ValueError(f"tables {seen[name]!r} and {target!r} would both be {name!r}")
-        seen[name] = target
-        folder = _relative_folder(manifest, entry)
-        files = None
-        if "files" in entry:
-            files = [str(f)[len(folder) :] for f in entry["files"] if str(f).startswith(folder)]
-        columns: list[Column] = []
-        names: set[str] = set()
-        for column in entry.get("columns") or []:
-            col_name = fold(str(column["name"]))
-            if col_name in names:
-                raise ValueError(f"{target}: two columns would both be {col_name!r}")
-            names.add(col_name)
-            columns.append(Column(col_name, snowflake_type(column)))
-        tables.append(Table(target, name, str(entry["status"]), folder, files, columns))
-    return tables
+    sql: str
+    comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,18 +68,29 @@ class Names:
     file_format: str
     json_format: str
     control: str
+    events: str
     procedure: str
+    stream: str
     task: str
+    alert: str
     warehouse: str
 
-    def table(self, name: str) -> str:
-        return f"{quote(self.database)}.{quote(self.schema)}.{quote(name)}"
+    def settings(self) -> dict[str, str]:
+        """What the procedure's body needs (procedure.SETTINGS)."""
+        return {
+            "database_name": self.database,
+            "schema_name": self.schema,
+            "stage": self.stage,
+            "file_format": self.file_format,
+            "json_format": self.json_format,
+            "control": self.control,
+            "events": self.events,
+            "stream": self.stream,
+            "staging_prefix": STAGING_PREFIX,
+        }
 
-    def staging(self, name: str) -> str:
-        return self.table(f"{STAGING_PREFIX}{name}")
 
-
-def _names(
+def names(
     *,
     integration: str,
     database: str,
@@ -181,236 +112,68 @@ def _names(
         file_format=q(file_format),
         json_format=q(f"{file_format}_MANIFEST_JSON"),
         control=q(CONTROL_TABLE),
+        events=q(EVENTS_TABLE),
         procedure=q(f"{base}_LOAD"),
-        task=q(f"{base}_NIGHTLY"),
+        stream=q(f"{base}_MANIFESTS"),
+        task=q(f"{base}_LOAD_ON_MANIFEST"),
+        alert=q(f"{base}_LOAD_FAILED"),
         warehouse=quote(task_warehouse),
     )
 
 
-# --- sections ------------------------------------------------------------------------------
-
-
-def _formats(n: Names) -> list[str]:
-    return [
-        f"CREATE FILE FORMAT IF NOT EXISTS {n.file_format} TYPE = PARQUET",
-        f"CREATE FILE FORMAT IF NOT EXISTS {n.json_format} TYPE = JSON",
-    ]
-
-
-def _access(n: Names, manifest: Mapping[str, Any], role_arn: str, external_id: str) -> list[str]:
-    url = stage_url(manifest)
-    return [
-        f"CREATE STORAGE INTEGRATION IF NOT EXISTS {n.integration}\n"
-        "  TYPE = EXTERNAL_STAGE\n"
-        "  STORAGE_PROVIDER = 'S3'\n"
-        "  ENABLED = TRUE\n"
-        f"  STORAGE_AWS_ROLE_ARN = {literal(role_arn)}\n"
-        f"  STORAGE_AWS_EXTERNAL_ID = {literal(external_id)}\n"
-        f"  STORAGE_ALLOWED_LOCATIONS = ({literal(url)})",
-        f"CREATE STAGE IF NOT EXISTS {n.stage}\n"
-        f"  URL = {literal(url)}\n"
-        f"  STORAGE_INTEGRATION = {n.integration}\n"
-        f"  FILE_FORMAT = {n.file_format}",
-    ]
-
-
-def stage_url(manifest: Mapping[str, Any]) -> str:
+def stage_url(manifest: dict[str, Any]) -> str:
     """``s3://<bucket>/<s3_prefix>/``: the prefix, never one export folder."""
     prefix = str(manifest["s3_prefix"]).strip("/")
     bucket = str(manifest["bucket"])
     return f"s3://{bucket}/{prefix}/" if prefix else f"s3://{bucket}/"
 
 
-def _column_list(columns: Sequence[Column], staging: bool) -> str:
-    lines = []
-    for i, c in enumerate(columns):
-        line = f"  {quote(c.name)} {c.type.staging_sql if staging else c.type.sql}"
-        if i < len(columns) - 1:
-            line += ","
-        if not staging and c.type.comment:
-            line += f"  -- {c.type.comment}"
-        lines.append(line)
-    return "\n".join(lines)
+PACKAGE: Final = Path(__file__).resolve().parent
+_IMPORT_TYPES: Final = "from snowflake_sql.types import SnowflakeType, base_type, snowflake_type\n"
+_SETTINGS_LINE: Final = "SETTINGS: dict[str, str] = {}\n"
+_FUTURE: Final = "from __future__ import annotations\n"
 
 
-def _create_table(name: str, columns: Sequence[Column], *, staging: bool) -> str:
-    verb = "CREATE OR REPLACE TRANSIENT TABLE" if staging else "CREATE TABLE IF NOT EXISTS"
-    # a comment after the last column must not swallow the ")": put it on its own line
-    return f"{verb} {name} (\n{_column_list(columns, staging)}\n)"
+def procedure_body(settings: dict[str, str]) -> str:
+    """The Python source of the procedure: procedure.py with types.py in place of its import
+    and SETTINGS filled in. Raises if either marker line moved (a test checks it runs)."""
+    types_source = (PACKAGE / "types.py").read_text().replace(_FUTURE, "")
+    source = (PACKAGE / "procedure.py").read_text()
+    for marker in (_IMPORT_TYPES, _SETTINGS_LINE, _FUTURE):
+        if source.count(marker) != 1:
+            raise RuntimeError(f"procedure.py must hold the line {marker.strip()!r} once")
+    source = source.replace(_FUTURE, "")
+    source = source.replace(_IMPORT_TYPES, "# --- snowflake_sql/types.py ---\n" + types_source)
+    source = source.replace(_SETTINGS_LINE, f"SETTINGS: dict[str, str] = {settings!r}\n")
+    body = _FUTURE + source
+    if "$$" in body:
+        raise RuntimeError("the procedure body may not contain $$ (it is the body's delimiter)")
+    return body
 
 
-def _tables(n: Names, tables: Sequence[Table]) -> list[str]:
-    statements = [
-        f"CREATE DATABASE IF NOT EXISTS {quote(n.database)}",
-        f"CREATE SCHEMA IF NOT EXISTS {quote(n.database)}.{quote(n.schema)}",
-        f"CREATE TABLE IF NOT EXISTS {n.control} (\n"
-        "  EXPORT_TASK_ID VARCHAR NOT NULL,\n"
-        "  LOADED_AT TIMESTAMP_TZ NOT NULL,\n"
-        "  TABLES_LOADED NUMBER(10,0),\n"
-        "  TABLES_KEPT NUMBER(10,0),\n"
-        "  SNAPSHOT_ID VARCHAR,\n"
-        "  MANIFEST_WRITTEN_AT VARCHAR\n"
-        ")",
-    ]
-    for table in tables:
-        if not table.columns:
-            statements.append(
-                f"-- {table.target}: the export lists no columns for it, so no table is created"
-            )
-            continue
-        statements.append(_create_table(n.table(table.name), table.columns, staging=False))
-    return statements
-
-
-def _copy(n: Names, table: Table, task_location: str, files: list[str] | None) -> str:
-    """COPY of one table's folder; ``task_location`` is ``<task_id>`` or a placeholder."""
-    location = f"@{n.stage}/{task_location}/{table.folder}"
-    text = f"COPY INTO {n.staging(table.name)}\n  FROM {literal(location)}\n"
-    if files is not None and 0 < len(files) <= MAX_COPY_FILES:
-        text += "  FILES = (" + ", ".join(literal(f) for f in files) + ")\n"
-    text += (
-        f"  FILE_FORMAT = (FORMAT_NAME = {literal(n.file_format)})\n"
-        "  MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE\n"
-        "  FORCE = TRUE"
-    )
-    return text
-
-
-def _replace(n: Names, table: Table) -> list[str]:
-    """The atomic replace: one transaction holds the DELETE and the INSERT."""
-    target_cols = ", ".join(quote(c.name) for c in table.columns)
-    select = ", ".join(c.type.convert.format(quote(c.name)) for c in table.columns)
-    return [
-        "BEGIN TRANSACTION",
-        f"DELETE FROM {n.table(table.name)}",
-        f"INSERT INTO {n.table(table.name)} ({target_cols})\n"
-        f"  SELECT {select} FROM {n.staging(table.name)}",
-        "COMMIT",
-        f"DROP TABLE IF EXISTS {n.staging(table.name)}",
-    ]
-
-
-def _load(n: Names, manifest: Mapping[str, Any], tables: Sequence[Table]) -> list[str]:
-    task_id = str(manifest["export_task_id"])
-    statements: list[str] = []
-    loaded = kept = 0
-    for table in tables:
-        if table.status != "COMPLETE" or not table.columns:
-            statements.append(
-                f"-- {table.target}: {table.status} in export {task_id}: left as it is "
-                "(the rows of the last load stay)"
-            )
-            kept += 1
-            continue
-        statements.append(f"-- {table.target}: {len(table.files or [])} file(s)")
-        statements.append(_create_table(n.staging(table.name), table.columns, staging=True))
-        statements.append(_copy(n, table, task_id, table.files))
-        statements.extend(_replace(n, table))
-        loaded += 1
-    snapshot = manifest.get("snapshot") or {}
-    statements.append(
-        f"INSERT INTO {n.control} (EXPORT_TASK_ID, LOADED_AT, TABLES_LOADED, TABLES_KEPT, "
-        "SNAPSHOT_ID, MANIFEST_WRITTEN_AT)\n"
-        f"  SELECT {literal(task_id)}, CURRENT_TIMESTAMP(), {loaded}, {kept}, "
-        f"{_maybe(snapshot.get('id'))}, {_maybe(manifest.get('written_at'))}\n"
-        f"  WHERE NOT EXISTS (SELECT 1 FROM {n.control} WHERE EXPORT_TASK_ID = {literal(task_id)})"
-    )
-    return statements
-
-
-def _maybe(value: Any) -> str:
-    return "NULL" if value is None else literal(str(value))
-
-
-_TASK_PLACEHOLDER: Final = "\x00TASK\x00"
-
-
-def _procedure(n: Names, tables: Sequence[Table]) -> str:
-    """Snowflake Scripting: read the manifest, load it if its task id is new."""
-    body = [
-        "DECLARE",
-        "  manifest VARIANT;",
-        "  manifest_tables VARIANT;",
-        "  task_id VARCHAR;",
-        "  snapshot_id VARCHAR;",
-        "  written_at VARCHAR;",
-        "  seen NUMBER;",
-        "  table_status VARCHAR;",
-        "  copy_sql VARCHAR;",
-        "  loaded NUMBER DEFAULT 0;",
-        "  kept NUMBER DEFAULT 0;",
-        "BEGIN",
-        f"  SELECT $1 INTO :manifest FROM @{n.stage}/_manifest.json "
-        f"(FILE_FORMAT => {literal(n.json_format)});",
-        "  task_id := manifest:export_task_id::VARCHAR;",
-        "  manifest_tables := manifest:tables;",
-        "  snapshot_id := manifest:snapshot:id::VARCHAR;",
-        "  written_at := manifest:written_at::VARCHAR;",
-        f"  IF (task_id IS NULL OR NOT REGEXP_LIKE(task_id, {literal(TASK_ID_PATTERN)})) THEN",
-        "    RETURN 'manifest has no usable export_task_id: nothing loaded';",
-        "  END IF;",
-        f"  SELECT COUNT(*) INTO :seen FROM {n.control} WHERE EXPORT_TASK_ID = :task_id;",
-        "  IF (seen > 0) THEN",
-        "    RETURN 'export ' || task_id || ' already loaded';",
-        "  END IF;",
-    ]
-    for table in tables:
-        if not table.columns:
-            continue
-        copy = _copy(n, table, _TASK_PLACEHOLDER, None)
-        before, after = copy.split(_TASK_PLACEHOLDER)
-        body += [
-            f"  -- {table.target}",
-            "  SELECT MAX(t.value:status::VARCHAR) INTO :table_status",
-            "    FROM TABLE(FLATTEN(INPUT => :manifest_tables)) t",
-            f"    WHERE t.value:target::VARCHAR = {literal(table.target)};",
-            "  IF (table_status = 'COMPLETE') THEN",
-            *_indent(_create_table(n.staging(table.name), table.columns, staging=True) + ";"),
-            f"    copy_sql := {literal(before)} || task_id || {literal(after)};",
-            "    EXECUTE IMMEDIATE :copy_sql;",
-            *[line for s in _replace(n, table) for line in _indent(s + ";")],
-            "    loaded := loaded + 1;",
-            "  ELSE",
-            "    kept := kept + 1;  -- SKIPPED, FAILED or absent: yesterday's rows stay",
-            "  END IF;",
-        ]
-    body += [
-        f"  INSERT INTO {n.control} (EXPORT_TASK_ID, LOADED_AT, TABLES_LOADED, TABLES_KEPT, "
-        "SNAPSHOT_ID, MANIFEST_WRITTEN_AT)",
-        "    SELECT :task_id, CURRENT_TIMESTAMP(), :loaded, :kept, :snapshot_id, :written_at;",
-        "  RETURN 'export ' || task_id || ': ' || loaded || ' table(s) loaded, ' || kept || "
-        "' kept';",
-        "END;",
-    ]
+def parquet_format(n: Names) -> str:
+    # Each option pinned, so that a change of Snowflake's defaults cannot change what loads
+    # (https://docs.snowflake.com/en/sql-reference/sql/create-file-format, TYPE = PARQUET):
+    # USE_LOGICAL_TYPE: read DECIMAL/DATE/TIMESTAMP/TIME annotations as those types;
+    # BINARY_AS_TEXT = FALSE: a column with no logical type is binary, not UTF-8 text;
+    # USE_VECTORIZED_SCANNER: the scanner Snowflake announced as the future default, chosen
+    # now rather than switched under us; it honours logical types
+    # (https://docs.snowflake.com/en/user-guide/data-load-considerations-load#vectorized-scanner);
+    # NULL_IF = (): no string turns into NULL; REPLACE_INVALID_CHARACTERS = FALSE: bytes are
+    # never rewritten (invalid UTF-8 in a STRING column fails the load instead).
     return (
-        f"CREATE OR REPLACE PROCEDURE {n.procedure}()\n"
-        "  RETURNS VARCHAR\n"
-        "  LANGUAGE SQL\n"
-        "  EXECUTE AS OWNER\n"
-        "AS\n$$\n" + "\n".join(body) + "\n$$"
+        f"CREATE OR REPLACE FILE FORMAT {n.file_format}\n"
+        "  TYPE = PARQUET\n"
+        "  USE_LOGICAL_TYPE = TRUE\n"
+        "  BINARY_AS_TEXT = FALSE\n"
+        "  USE_VECTORIZED_SCANNER = TRUE\n"
+        "  REPLACE_INVALID_CHARACTERS = FALSE\n"
+        "  NULL_IF = ()"
     )
 
 
-def _indent(statement: str) -> list[str]:
-    return ["    " + line for line in statement.splitlines()]
-
-
-def _schedule(n: Names, tables: Sequence[Table], schedule: str) -> list[str]:
-    return [
-        _procedure(n, tables),
-        f"CREATE TASK IF NOT EXISTS {n.task}\n"
-        f"  WAREHOUSE = {n.warehouse}\n"
-        f"  SCHEDULE = {literal(schedule)}\n"
-        f"  AS CALL {n.procedure}()",
-        f"ALTER TASK {n.task} RESUME",
-    ]
-
-
-# --- the script ----------------------------------------------------------------------------
-
-
-def render_sections(
-    manifest: Mapping[str, Any],
+def statements(
+    manifest: dict[str, Any],
     *,
     integration: str,
     role_arn: str,
@@ -420,16 +183,16 @@ def render_sections(
     stage: str,
     file_format: str,
     task_warehouse: str,
-    schedule: str,
+    schedule: str | None = None,
     pipeline: str = "rds-s3-export",
-) -> dict[str, list[str]]:
-    """The script's statements by section (no trailing ``;``); comments are ``--`` lines."""
-    if manifest.get("manifest_version") != 1:
-        raise ValueError(f"manifest_version {manifest.get('manifest_version')!r} is not 1")
-    task_id = str(manifest["export_task_id"])
+    error_integration: str | None = None,
+    notify_email: str | None = None,
+) -> list[Statement]:
+    """The script, statement by statement, in the order it must run."""
+    task_id = str(manifest.get("export_task_id") or "")
     if not re.fullmatch(TASK_ID_PATTERN, task_id):
         raise ValueError(f"export_task_id {task_id!r} is not an RDS export task identifier")
-    names = _names(
+    n = names(
         integration=integration,
         database=database,
         schema=schema,
@@ -438,59 +201,188 @@ def render_sections(
         task_warehouse=task_warehouse,
         pipeline=pipeline,
     )
-    tables = tables_of(manifest)
-    return {
-        "formats": _formats(names),
-        "access": _access(names, manifest, role_arn, external_id),
-        "tables": _tables(names, tables),
-        "schedule": _schedule(names, tables, schedule),
-        "load": _load(names, manifest, tables),
-    }
-
-
-_HEADINGS: Final = {
-    "formats": "file formats",
-    "access": "storage integration and stage (needs ACCOUNTADMIN or CREATE INTEGRATION)",
-    "tables": "tables and the control table",
-    "schedule": "nightly task: loads a new export when the manifest names one",
-    "load": "load of export {task} now (re-runnable: it replaces, never appends)",
-}
-
-
-def section_marker(section: str) -> str:
-    """The comment line that opens a section in the rendered script."""
-    return f"-- ==== section: {section} ===="
-
-
-def render(manifest: Mapping[str, Any], **options: Any) -> str:
-    """The whole script; see :func:`render_sections` for the options."""
-    sections = render_sections(manifest, **options)
+    url = stage_url(manifest)
+    where = f"{quote(database)}.{quote(schema)}"
     out = [
-        f"-- Snowflake SQL for export {manifest['export_task_id']} of "
-        f"{stage_url(manifest)} (generated by python -m snowflake_sql)",
-        f"-- executable on fakesnow: {', '.join(EXECUTABLE)}; "
-        f"Snowflake only: {', '.join(PARSE_ONLY)}",
+        Statement(
+            "session time zone",
+            "ALTER SESSION SET TIMEZONE = 'UTC'",
+            "no timestamp moves by the account's default zone (the procedure sets it too)",
+        ),
+        Statement("database", f"CREATE DATABASE IF NOT EXISTS {quote(database)}"),
+        Statement("schema", f"CREATE SCHEMA IF NOT EXISTS {where}"),
+        Statement("use schema", f"USE SCHEMA {where}"),
+        Statement("parquet format", parquet_format(n)),
+        Statement(
+            "manifest format",
+            f"CREATE OR REPLACE FILE FORMAT {n.json_format}\n  TYPE = JSON",
+        ),
+        Statement(
+            "storage integration",
+            f"CREATE STORAGE INTEGRATION IF NOT EXISTS {n.integration}\n"
+            "  TYPE = EXTERNAL_STAGE\n"
+            "  STORAGE_PROVIDER = 'S3'\n"
+            "  ENABLED = TRUE\n"
+            f"  STORAGE_AWS_ROLE_ARN = {literal(role_arn)}\n"
+            f"  STORAGE_AWS_EXTERNAL_ID = {literal(external_id)}\n"
+            f"  STORAGE_ALLOWED_LOCATIONS = ({literal(url)})",
+            "IF NOT EXISTS: replacing it would change the trust the IAM role was made for",
+        ),
+        Statement(
+            "stage",
+            # DIRECTORY AUTO_REFRESH: the directory table follows S3 event notifications sent
+            # to the SQS queue DESC STAGE shows (directory_notification_channel)
+            # https://docs.snowflake.com/en/user-guide/data-load-dirtables-auto-s3
+            f"CREATE OR REPLACE STAGE {n.stage}\n"
+            f"  URL = {literal(url)}\n"
+            f"  STORAGE_INTEGRATION = {n.integration}\n"
+            f"  FILE_FORMAT = {n.file_format}\n"
+            "  DIRECTORY = (ENABLE = TRUE AUTO_REFRESH = TRUE)",
+            "DESC STAGE shows directory_notification_channel: give it to the stack as "
+            "snowflake_stage_sqs_arn (docs/snowflake.md)",
+        ),
+        Statement(
+            "control table",
+            f"CREATE TABLE IF NOT EXISTS {n.control} (\n"
+            + ",\n".join(f"  {c} {t}" for c, t in CONTROL_COLUMNS[:FIRST_CONTROL_COLUMNS])
+            + "\n)",
+        ),
     ]
-    for section in SECTIONS:
-        heading = _HEADINGS[section].format(task=manifest["export_task_id"])
-        out += ["", section_marker(section), f"-- {heading}"]
-        out += [s if s.startswith("--") else f"{s};" for s in sections[section]]
+    for column, kind in CONTROL_COLUMNS[FIRST_CONTROL_COLUMNS:]:
+        out.append(
+            Statement(
+                f"control column {column}",
+                f"ALTER TABLE {n.control} ADD COLUMN IF NOT EXISTS {column} {kind}",
+            )
+        )
+    out += [
+        Statement(
+            "events table",
+            f"CREATE TABLE IF NOT EXISTS {n.events} (\n"
+            "  RELATIVE_PATH VARCHAR,\n  SEEN_AT TIMESTAMP_TZ\n)",
+            "what the stream delivered; reading it is what advances the stream",
+        ),
+        Statement(
+            "procedure",
+            # EXECUTE AS CALLER: an owner's-rights procedure may not ALTER SESSION
+            # https://docs.snowflake.com/en/developer-guide/stored-procedure/stored-procedures-rights
+            f"CREATE OR REPLACE PROCEDURE {n.procedure}()\n"
+            "  RETURNS VARCHAR\n"
+            "  LANGUAGE PYTHON\n"
+            f"  RUNTIME_VERSION = {literal(RUNTIME_VERSION)}\n"
+            "  PACKAGES = ('snowflake-snowpark-python')\n"
+            "  HANDLER = 'run'\n"
+            "  EXECUTE AS CALLER\n"
+            "AS\n$$\n" + procedure_body(n.settings()) + "$$",
+        ),
+        Statement(
+            "stream",
+            # a stream on the stage's directory table
+            # https://docs.snowflake.com/en/user-guide/data-load-dirtables-pipeline
+            f"CREATE OR REPLACE STREAM {n.stream} ON STAGE {n.stage}",
+        ),
+        _task(n, schedule, error_integration),
+    ]
+    if notify_email:
+        out += _email_alert(n, notify_email, pipeline)
+    out += [
+        Statement("task resume", f"ALTER TASK {n.task} RESUME"),
+        Statement(
+            "first load",
+            f"CALL {n.procedure}()",
+            f"loads the export _manifest.json names now (export {task_id} when it was written)",
+        ),
+    ]
+    return out
+
+
+def _task(n: Names, schedule: str | None, error_integration: str | None) -> Statement:
+    lines = [f"CREATE OR REPLACE TASK {n.task}", f"  WAREHOUSE = {n.warehouse}"]
+    if schedule:
+        lines.append(f"  SCHEDULE = {literal(schedule)}")
+        comment = "fallback: runs at a fixed time and loads whatever manifest is there"
+    else:
+        comment = "triggered: runs when the manifest's notification reaches the stream"
+    if error_integration:
+        # https://docs.snowflake.com/en/user-guide/tasks-errors
+        lines.append(f"  ERROR_INTEGRATION = {quote(error_integration)}")
+    if not schedule:
+        # a triggered task: WHEN SYSTEM$STREAM_HAS_DATA and no SCHEDULE
+        # https://docs.snowflake.com/en/user-guide/tasks-triggered
+        lines.append(f"  WHEN SYSTEM$STREAM_HAS_DATA({literal(n.stream)})")
+    lines.append(f"  AS CALL {n.procedure}()")
+    return Statement("task", "\n".join(lines), comment)
+
+
+def _email_alert(n: Names, email: str, pipeline: str) -> list[Statement]:
+    integration = quote(fold(f"{pipeline.replace('-', '_')}_email"))
+    # email notifications and alerts:
+    # https://docs.snowflake.com/en/user-guide/notifications/email-notifications
+    # https://docs.snowflake.com/en/user-guide/alerts
+    task_name = n.task.split(".")[-1].strip('"')
+    return [
+        Statement(
+            "email integration",
+            f"CREATE NOTIFICATION INTEGRATION IF NOT EXISTS {integration}\n"
+            "  TYPE = EMAIL\n  ENABLED = TRUE\n"
+            f"  ALLOWED_RECIPIENTS = ({literal(email)})",
+        ),
+        Statement(
+            "alert",
+            f"CREATE OR REPLACE ALERT {n.alert}\n"
+            f"  WAREHOUSE = {n.warehouse}\n"
+            "  SCHEDULE = '60 MINUTE'\n"
+            "  IF (EXISTS (\n"
+            "    SELECT 1 FROM TABLE(INFORMATION_SCHEMA.TASK_HISTORY(\n"
+            "      SCHEDULED_TIME_RANGE_START => SNOWFLAKE.ALERT.LAST_SUCCESSFUL_SCHEDULED_TIME(),\n"
+            f"      TASK_NAME => {literal(task_name)}))\n"
+            "    WHERE STATE = 'FAILED'))\n"
+            f"  THEN CALL SYSTEM$SEND_EMAIL({literal(integration.strip(chr(34)))}, "
+            f"{literal(email)}, {literal(f'{pipeline}: the Snowflake load failed')}, "
+            f"{literal('See TASK_HISTORY and ' + CONTROL_TABLE + ' (STATUS, REASON).')})",
+        ),
+        Statement("alert resume", f"ALTER ALERT {n.alert} RESUME"),
+    ]
+
+
+def render(manifest: dict[str, Any], **options: Any) -> str:
+    """The whole script, one statement after another, each with a ``-- [name]`` line."""
+    out = [
+        f"-- Snowflake setup for the exports under {stage_url(manifest)} "
+        "(generated by python -m snowflake_sql)",
+        "-- Run top to bottom. Re-running it updates the formats, stage, procedure, stream,",
+        "-- task and alert; it never drops a loaded table or the control table.",
+    ]
+    for statement in statements(manifest, **options):
+        out += ["", f"-- [{statement.name}]"]
+        if statement.comment:
+            out.append(f"-- {statement.comment}")
+        out.append(f"{statement.sql};")
     return "\n".join(out) + "\n"
 
 
-def split_script(script: str) -> dict[str, str]:
-    """The text of each section of a rendered script, by name (for tests and tools)."""
-    found: dict[str, str] = {}
-    current: str | None = None
+def split_script(script: str) -> list[tuple[str, str]]:
+    """(name, sql) of each statement of a rendered script, in printed order."""
+    found: list[tuple[str, str]] = []
+    name: str | None = None
     lines: list[str] = []
+    inside_body = False
     for line in script.splitlines():
-        match = re.fullmatch(r"-- ==== section: (\w+) ====", line)
+        match = None if inside_body else re.fullmatch(r"-- \[(.+)\]", line)
         if match:
-            if current is not None:
-                found[current] = "\n".join(lines)
-            current, lines = match.group(1), []
-        elif current is not None:
-            lines.append(line)
-    if current is not None:
-        found[current] = "\n".join(lines)
-    return found
+            if name is not None:
+                found.append((name, "\n".join(lines).strip()))
+            name, lines = match.group(1), []
+            continue
+        if name is None:
+            continue
+        if line == "$$":
+            inside_body = True
+        elif inside_body and line == "$$;":
+            inside_body = False
+        if not lines and line.startswith("-- ") and not inside_body:
+            continue  # the statement's comment
+        lines.append(line)
+    if name is not None:
+        found.append((name, "\n".join(lines).strip()))
+    return [(n, sql.removesuffix(";")) for n, sql in found]
