@@ -52,7 +52,7 @@ bench: $(STAMP)  ## print polling and purge figures measured in the sandbox
 	$(BIN)/python -m sandbox.bench
 
 snowflake-sql: $(STAMP)  ## print Snowflake SQL for MANIFEST=<s3 URI or file> (none: a sandbox night)
-	$(BIN)/python -m snowflake_sql $(if $(MANIFEST),--manifest '$(MANIFEST)')
+	$(if $(MANIFEST),$(BIN)/python -m snowflake_sql --manifest '$(MANIFEST)',$(BIN)/python -m sandbox.snowflake_night)
 
 clean:  ## remove generated files
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -2,12 +2,12 @@
 
     python -m snowflake_sql --manifest s3://<bucket>/<s3_prefix>/_manifest.json [options]
     python -m snowflake_sql --manifest ./manifest.json [options]
-    python -m snowflake_sql [options]          # no manifest: one local sandbox night
 
-With an ``s3://`` manifest, boto3 reads it with your usual AWS credentials. Without
-``--manifest`` nothing leaves the machine: one night of the pipeline runs on the local
-sandbox (moto), and the SQL is for the ``_manifest.json`` that night's PublishManifest
-wrote. The SQL goes to stdout, progress to stderr.
+With an ``s3://`` manifest, boto3 reads it with your usual AWS credentials. This package
+reads manifests and nothing else: for a manifest from a local sandbox night, the sandbox
+runs the night and hands its manifest to :func:`main` (``python -m sandbox.snowflake_night``,
+what ``make snowflake-sql`` runs without ``MANIFEST``). The SQL goes to stdout, progress to
+stderr.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any
 
 import boto3
 
-from snowflake_sql.generate import fold, render
+from snowflake_sql.generate import render
+from snowflake_sql.procedure import fold
 
 
 def _log(message: str) -> None:
@@ -42,27 +43,6 @@ def read_manifest(location: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SystemExit(f"{location} does not hold a JSON object")
     return data
-
-
-def sandbox_manifest() -> dict[str, Any]:
-    """Run one sandbox night and read the ``_manifest.json`` its PublishManifest step wrote."""
-    # imported here: the sandbox needs the local extras (moto, pyarrow); reading a manifest
-    # does not
-    from sandbox.rds_sim import Timing  # noqa: PLC0415
-    from sandbox.runtime import Sandbox  # noqa: PLC0415
-
-    timing = Timing(snapshot_seconds=300, export_starting_seconds=120, export_running_seconds=600)
-    _log("no --manifest: running one night of the pipeline on the local sandbox (moto)")
-    with Sandbox(timing=timing) as sb:
-        sb.add_instance("mydb")
-        result = sb.run({})
-        if result.status != "SUCCEEDED" or not result.output:
-            raise SystemExit(f"sandbox run {result.status}: {result.error} {result.cause}")
-        manifest = sb.manifest()
-        if manifest is None:
-            raise SystemExit("the sandbox run succeeded but wrote no _manifest.json")
-        _log(f"read {result.output['manifest']['uri']} (export {manifest['export_task_id']})")
-        return manifest
 
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
@@ -94,7 +74,6 @@ def default_options(manifest: dict[str, Any], **given: str | None) -> dict[str, 
         "stage": f"RDS_{db_id}",
         "file_format": "RDS_PARQUET",
         "task_warehouse": "COMPUTE_WH",
-        "schedule": "USING CRON 0 7 * * * UTC",
         "pipeline": pipeline,
     }
     return {key: given.get(key) or value for key, value in defaults.items()}
@@ -109,11 +88,14 @@ def pipeline_of(manifest: dict[str, Any]) -> tuple[str, str]:
     return "<account>", "rds-s3-export"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, manifest: dict[str, Any] | None = None) -> int:
+    """The CLI; ``manifest`` is given by a caller that already holds one (the sandbox)."""
     parser = argparse.ArgumentParser(
         prog="python -m snowflake_sql", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--manifest", help="s3://bucket/key or a local file (default: sandbox)")
+    parser.add_argument(
+        "--manifest", required=manifest is None, help="s3://bucket/key or a local file"
+    )
     parser.add_argument("--role-arn", help="IAM role Snowflake assumes (default from manifest)")
     parser.add_argument("--external-id", help="external id in the role's trust policy")
     parser.add_argument("--integration", help="storage integration name")
@@ -124,9 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warehouse", default="COMPUTE_WH", help="the task's warehouse")
     parser.add_argument(
         "--schedule",
-        default="USING CRON 0 7 * * * UTC",
-        help="the task's SCHEDULE; set it well after the pipeline's usual end",
+        help="a fixed SCHEDULE for the task instead of the manifest's trigger "
+        "(e.g. 'USING CRON 0 7 * * * UTC'); see docs/snowflake.md for what each costs",
     )
+    parser.add_argument("--error-integration", help="notification integration for task errors")
+    parser.add_argument("--notify-email", help="e-mail address alerted when a load fails")
     args = parser.parse_args(argv)
     if not args.external_id and not chosen_external_id():
         _log(
@@ -135,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             "integration you already made with Snowflake's own id"
         )
 
-    manifest = read_manifest(args.manifest) if args.manifest else sandbox_manifest()
+    if manifest is None:
+        manifest = read_manifest(args.manifest)
     options = default_options(
         manifest,
         integration=args.integration,
@@ -146,9 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         stage=args.stage,
         file_format=args.file_format,
         task_warehouse=args.warehouse,
-        schedule=args.schedule,
     )
-    sql = render(manifest, **options)
+    sql = render(
+        manifest,
+        **options,
+        schedule=args.schedule,
+        error_integration=args.error_integration,
+        notify_email=args.notify_email,
+    )
     sys.stdout.write(sql)
     _log(f"wrote the SQL for export {manifest['export_task_id']} to stdout")
     return 0

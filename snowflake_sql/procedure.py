@@ -45,7 +45,7 @@ SAFE_PATH = re.compile(r"[A-Za-z0-9_.$/=+-]+")
 _UNQUOTED = re.compile(r"[a-z_][a-z0-9_$]*")
 
 
-class LoadFailed(Exception):  # noqa: N818  (the name users see in TASK_HISTORY)
+class LoadFailed(Exception):
     """The load of one export failed; no table changed."""
 
 
@@ -276,61 +276,9 @@ def load(session: Any, settings: dict[str, str]) -> str:
     staging_tables: list[str] = []
     in_transaction = False
     try:
-        if manifest.get("manifest_version") != 2:
-            raise ManifestInvalid(f"manifest_version {manifest.get('manifest_version')!r} is not 2")
-        prefix = str(manifest.get("s3_prefix") or "").strip("/")
-        prefix = f"{prefix}/" if prefix else ""
-        export_folder = str(manifest.get("export_folder") or "")
-        if not export_folder.startswith(prefix) or not export_folder.endswith(f"{task_id}/"):
-            raise ManifestInvalid(f"export_folder {export_folder!r} is not {prefix}{task_id}/")
-        plans = [Plan(e, export_folder, prefix) for e in manifest.get("tables") or []]
-        names = [p.name for p in plans]
-        clash = {n for n in names if names.count(n) > 1}
-        if clash:
-            raise ManifestInvalid(f"several tables would be named {sorted(clash)}")
-        loading = [p for p in plans if p.status == "COMPLETE" and p.columns]
-        existing = _existing(session, settings)
-        for plan in loading:
-            if plan.name in existing:
-                _compare(plan, existing[plan.name])
-            else:
-                plan.new = True
-        vanished = sorted(set(_last_loaded_tables(session, settings)) - set(names))
-
-        # stage every table, and check it, before any table changes
-        staged = 0
-        for plan in loading:
-            staging = table(settings, settings["staging_prefix"] + plan.name)
-            columns = ", ".join(f"{quote(n)} {k.staging_sql}" for n, _, k, _ in plan.columns)
-            session.sql(f"CREATE OR REPLACE TRANSIENT TABLE {staging} ({columns})").collect()
-            staging_tables.append(staging)
-            for copy in _copies(plan, settings, task_id, staging):
-                session.sql(copy).collect()
-            count = int(_one(session, f"SELECT COUNT(*) FROM {staging}") or 0)
-            if count != plan.row_count:
-                raise RowCountMismatch(
-                    f"{plan.target}: staged {count} rows, the manifest counts {plan.row_count} "
-                    "in the Parquet footers (files missing or changed since the export?)"
-                )
-            staged += count
-
-        # DDL commits implicitly: it runs before the transaction, once every table is staged
-        for plan in loading:
-            target = table(settings, plan.name)
-            if plan.new:
-                columns = ", ".join(f"{quote(n)} {k.sql}" for n, _, k, _ in plan.columns)
-                session.sql(f"CREATE TABLE IF NOT EXISTS {target} ({columns})").collect()
-                continue
-            kinds = {n: k for n, _, k, _ in plan.columns}
-            for name in plan.added:
-                session.sql(
-                    f"ALTER TABLE {target} ADD COLUMN {quote(name)} {kinds[name].sql}"
-                ).collect()
-            for name, sql in plan.widened:
-                session.sql(
-                    f"ALTER TABLE {target} ALTER COLUMN {quote(name)} SET DATA TYPE {sql}"
-                ).collect()
-
+        plans, loading, vanished = _plan(session, settings, manifest, task_id)
+        staged = _stage(session, settings, task_id, loading, staging_tables)
+        _alter(session, settings, loading)
         session.sql("BEGIN TRANSACTION").collect()
         in_transaction = True
         for plan, staging in zip(loading, staging_tables, strict=True):
@@ -338,7 +286,9 @@ def load(session: Any, settings: dict[str, str]) -> str:
             columns = ", ".join(quote(n) for n, _, _, _ in plan.columns)
             values = ", ".join(k.convert.format(quote(n)) for n, _, k, _ in plan.columns)
             session.sql(f"DELETE FROM {target}").collect()
-            session.sql(f"INSERT INTO {target} ({columns}) SELECT {values} FROM {staging}").collect()
+            session.sql(
+                f"INSERT INTO {target} ({columns}) SELECT {values} FROM {staging}"
+            ).collect()
         kept = [p.name for p in plans if p not in loading]
         _record(
             session,
@@ -381,6 +331,94 @@ def load(session: Any, settings: dict[str, str]) -> str:
     finally:
         for staging in staging_tables:
             session.sql(f"DROP TABLE IF EXISTS {staging}").collect()
+    return _report(
+        task_id, plans=plans, loading=loading, kept=kept, vanished=vanished, staged=staged
+    )
+
+
+def _plan(
+    session: Any, settings: dict[str, str], manifest: dict[str, Any], task_id: str
+) -> tuple[list[Plan], list[Plan], list[str]]:
+    """(every table, the tables to load, the tables no longer exported); raises on what
+    cannot be loaded, before anything is changed."""
+    if manifest.get("manifest_version") != 2:
+        raise ManifestInvalid(f"manifest_version {manifest.get('manifest_version')!r} is not 2")
+    prefix = str(manifest.get("s3_prefix") or "").strip("/")
+    prefix = f"{prefix}/" if prefix else ""
+    export_folder = str(manifest.get("export_folder") or "")
+    if not export_folder.startswith(prefix) or not export_folder.endswith(f"{task_id}/"):
+        raise ManifestInvalid(f"export_folder {export_folder!r} is not {prefix}{task_id}/")
+    plans = [Plan(e, export_folder, prefix) for e in manifest.get("tables") or []]
+    names = [p.name for p in plans]
+    clash = {n for n in names if names.count(n) > 1}
+    if clash:
+        raise ManifestInvalid(f"several tables would be named {sorted(clash)}")
+    loading = [p for p in plans if p.status == "COMPLETE" and p.columns]
+    existing = _existing(session, settings)
+    for plan in loading:
+        if plan.name in existing:
+            _compare(plan, existing[plan.name])
+        else:
+            plan.new = True
+    vanished = sorted(set(_last_loaded_tables(session, settings)) - set(names))
+    return plans, loading, vanished
+
+
+def _stage(
+    session: Any,
+    settings: dict[str, str],
+    task_id: str,
+    loading: list[Plan],
+    staging_tables: list[str],
+) -> int:
+    """Stage every table and check its count, before any table changes; the rows staged."""
+    staged = 0
+    for plan in loading:
+        staging = table(settings, settings["staging_prefix"] + plan.name)
+        columns = ", ".join(f"{quote(n)} {k.staging_sql}" for n, _, k, _ in plan.columns)
+        session.sql(f"CREATE OR REPLACE TRANSIENT TABLE {staging} ({columns})").collect()
+        staging_tables.append(staging)
+        for copy in _copies(plan, settings, task_id, staging):
+            session.sql(copy).collect()
+        count = int(_one(session, f"SELECT COUNT(*) FROM {staging}") or 0)
+        if count != plan.row_count:
+            raise RowCountMismatch(
+                f"{plan.target}: staged {count} rows, the manifest counts {plan.row_count} "
+                "in the Parquet footers (files missing or changed since the export?)"
+            )
+        staged += count
+    return staged
+
+
+def _alter(session: Any, settings: dict[str, str], loading: list[Plan]) -> None:
+    """New tables and columns. DDL commits implicitly, so it runs before the transaction,
+    once every table is staged."""
+    for plan in loading:
+        target = table(settings, plan.name)
+        if plan.new:
+            columns = ", ".join(f"{quote(n)} {k.sql}" for n, _, k, _ in plan.columns)
+            session.sql(f"CREATE TABLE IF NOT EXISTS {target} ({columns})").collect()
+            continue
+        kinds = {n: k for n, _, k, _ in plan.columns}
+        for name in plan.added:
+            session.sql(
+                f"ALTER TABLE {target} ADD COLUMN {quote(name)} {kinds[name].sql}"
+            ).collect()
+        for name, sql in plan.widened:
+            session.sql(
+                f"ALTER TABLE {target} ALTER COLUMN {quote(name)} SET DATA TYPE {sql}"
+            ).collect()
+
+
+def _report(
+    task_id: str,
+    *,
+    plans: list[Plan],
+    loading: list[Plan],
+    kept: list[str],
+    vanished: list[str],
+    staged: int,
+) -> str:
     report = [f"export {task_id}: {len(loading)} tables, {staged} rows loaded"]
     for plan in loading:
         if plan.new:

@@ -112,7 +112,11 @@ def write_night(root: Path, task_id: str, tables: list[TableSpec]) -> Night:
                 pq.write_table(pa.table(data, schema=schema), path, compression="gzip")
                 footer = pq.ParquetFile(path)
                 files.append(
-                    {"path": relative, "rows": footer.metadata.num_rows, "size": path.stat().st_size}
+                    {
+                        "path": relative,
+                        "rows": footer.metadata.num_rows,
+                        "size": path.stat().st_size,
+                    }
                 )
                 parquet_of = {f.name: parquet_type(f.type) for f in footer.schema_arrow}
         entries.append(

@@ -114,7 +114,10 @@ def test_three_nights_with_schema_changes_and_a_failed_copy(tmp_path: Path) -> N
     compared = 0
 
     with fresh_snowflake(root, one) as snow:  # the script's CALL loads night 1
-        assert snow.first_load == "export night-1: 2 tables, 8 rows loaded; created PUBLIC_ORDERS; created PUBLIC_CUSTOMERS"
+        assert (
+            snow.first_load == "export night-1: 2 tables, 8 rows loaded; "
+            "created PUBLIC_ORDERS; created PUBLIC_CUSTOMERS"
+        )
         compared += _same(_table(snow, "PUBLIC_ORDERS"), _written(one, "shop.public.orders"))
         compared += _same(_table(snow, "PUBLIC_CUSTOMERS"), _written(one, "shop.public.customers"))
 
@@ -129,7 +132,9 @@ def test_three_nights_with_schema_changes_and_a_failed_copy(tmp_path: Path) -> N
         # night 3, first export: refunds is new, customers gone, and one COPY fails
         before = {n: _table(snow, n) for n in ("PUBLIC_ORDERS", "PUBLIC_CUSTOMERS")}
         publish(root, bad)
-        with pytest.raises(_error(snow, "LoadFailed"), match="(?s)export night-3a: .*no table was changed"):
+        with pytest.raises(
+            _error(snow, "LoadFailed"), match=r"(?s)export night-3a: .*no table was changed"
+        ):
             snow.call()
         assert {n: _table(snow, n) for n in before} == before  # nothing changed
         assert not snow.rows(
@@ -186,7 +191,9 @@ def test_a_count_that_differs_from_the_footers_fails(tmp_path: Path) -> None:
     with fresh_snowflake(root, one) as snow:
         before = _table(snow, "PUBLIC_ORDERS")
         publish(root, two)
-        with pytest.raises(_error(snow, "RowCountMismatch"), match="staged 6 rows, the manifest counts 7"):
+        with pytest.raises(
+            _error(snow, "RowCountMismatch"), match="staged 6 rows, the manifest counts 7"
+        ):
             snow.call()
         assert _table(snow, "PUBLIC_ORDERS") == before
         # a failed export is tried again: once the manifest is right, it loads

@@ -1,4 +1,6 @@
-"""Source column types -> Snowflake types (snowflake_sql.types)."""
+"""Manifest columns -> Snowflake types (snowflake_sql.types): Parquet type first, refined by
+RDS's original type. The Parquet types are AWS's, transcribed from
+https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.data-types.html."""
 
 from __future__ import annotations
 
@@ -8,51 +10,79 @@ import pytest
 
 from snowflake_sql.types import snowflake_type
 
-CASES: list[tuple[dict[str, Any], str]] = [
-    ({"original_type": "numeric", "precision": 12, "scale": 2}, "NUMBER(12,2)"),
-    ({"original_type": "numeric", "precision": 60, "scale": 10}, "NUMBER(38,10)"),
-    ({"original_type": "decimal(10,4)"}, "NUMBER(10,4)"),  # MySQL spells it out
-    ({"original_type": "numeric"}, "VARCHAR"),  # unbounded: kept as exact text
-    ({"original_type": "timestamp without time zone", "datetime_precision": 6}, "TIMESTAMP_NTZ(6)"),
-    ({"original_type": "timestamp with time zone", "datetime_precision": 3}, "TIMESTAMP_TZ(3)"),
-    ({"original_type": "timestamptz"}, "TIMESTAMP_TZ(6)"),
-    ({"original_type": "datetime", "datetime_precision": 0}, "TIMESTAMP_NTZ(0)"),
-    ({"original_type": "jsonb"}, "VARIANT"),
-    ({"original_type": "json"}, "VARIANT"),
-    ({"original_type": "bigint unsigned"}, "NUMBER(20,0)"),
-    ({"original_type": "bigint"}, "NUMBER(19,0)"),
-    ({"original_type": "integer"}, "NUMBER(10,0)"),
-    ({"original_type": "smallint"}, "NUMBER(5,0)"),
-    ({"original_type": "double precision"}, "FLOAT"),
-    ({"original_type": "real"}, "FLOAT"),
-    ({"original_type": "boolean"}, "BOOLEAN"),
-    ({"original_type": "date"}, "DATE"),
-    ({"original_type": "time without time zone", "datetime_precision": 6}, "TIME(6)"),
-    ({"original_type": "character varying", "char_length": 100}, "VARCHAR(100)"),
-    ({"original_type": "text"}, "VARCHAR"),
-    ({"original_type": "bytea"}, "BINARY"),
-    ({"original_type": "longblob"}, "BINARY"),
-    ({"original_type": "uuid"}, "VARCHAR(36)"),
+STRING = {"physical": "BYTE_ARRAY", "logical": "STRING"}
+BINARY = {"physical": "BYTE_ARRAY", "logical": None}
+TS_MICROS = {"physical": "INT64", "logical": "TIMESTAMP", "unit": "MICROS", "utc": True}
+
+
+def _dec(precision: int, scale: int, physical: str = "INT64") -> dict[str, Any]:
+    return {"physical": physical, "logical": "DECIMAL", "precision": precision, "scale": scale}
+
+
+CASES: list[tuple[str, dict[str, Any] | None, str]] = [
+    # MySQL / MariaDB
+    ("bigint", {"physical": "INT64", "logical": None}, "NUMBER(19,0)"),
+    ("bigint unsigned", _dec(20, 0, "FIXED_LEN_BYTE_ARRAY"), "NUMBER(20,0)"),
+    ("bit(10)", BINARY, "BINARY"),
+    ("decimal(9,2)", _dec(9, 2, "INT32"), "NUMBER(9,2)"),
+    ("decimal(38,10)", _dec(38, 10, "FIXED_LEN_BYTE_ARRAY"), "NUMBER(38,10)"),
+    ("decimal(65,30)", STRING, "VARCHAR"),  # above 38 digits: a string
+    ("double", {"physical": "DOUBLE", "logical": None}, "FLOAT"),
+    ("float", {"physical": "DOUBLE", "logical": None}, "FLOAT"),
+    ("int", {"physical": "INT32", "logical": None}, "NUMBER(10,0)"),
+    ("int unsigned", {"physical": "INT64", "logical": None}, "NUMBER(10,0)"),
+    ("mediumint", {"physical": "INT32", "logical": None}, "NUMBER(7,0)"),
+    ("smallint", {"physical": "INT32", "logical": None}, "NUMBER(5,0)"),
+    ("tinyint unsigned", {"physical": "INT32", "logical": None}, "NUMBER(3,0)"),
+    ("year", {"physical": "INT32", "logical": None}, "NUMBER(4,0)"),
+    ("varchar(255)", STRING, "VARCHAR"),
+    ("longblob", BINARY, "BINARY"),
+    ("geometry", BINARY, "BINARY"),
+    ("date", STRING, "VARCHAR"),  # MySQL zero dates
+    ("time", STRING, "VARCHAR"),  # a duration up to 838:59:59
+    ("datetime(6)", TS_MICROS, "TIMESTAMP_NTZ(6)"),  # same Parquet type as TIMESTAMP...
+    ("timestamp(6)", TS_MICROS, "TIMESTAMP_TZ(6)"),  # ...different meaning
+    ("json", STRING, "VARCHAR"),
+    # PostgreSQL
+    ("numeric(38,10)", STRING, "VARCHAR"),  # NaN
+    ("timestamp with time zone", STRING, "VARCHAR"),  # infinity
+    ("time without time zone", STRING, "VARCHAR"),  # 24:00:00
+    ("bytea", BINARY, "BINARY"),
+    ("boolean", {"physical": "BOOLEAN", "logical": None}, "BOOLEAN"),
+    ("real", {"physical": "FLOAT", "logical": None}, "FLOAT"),
+    (
+        "smallint",
+        {"physical": "INT32", "logical": "INT", "bit_width": 16, "signed": True},
+        "NUMBER(5,0)",
+    ),
+    ("jsonb", STRING, "VARIANT"),
+    ("uuid", STRING, "VARCHAR"),
+    # no files: from the original type
+    ("bigint", None, "NUMBER(19,0)"),
+    ("bytea", None, "BINARY"),
+    ("text", None, "VARCHAR"),
 ]
 
 
-@pytest.mark.parametrize(("column", "expected"), CASES, ids=[c[0]["original_type"] for c in CASES])
-def test_mapping(column: dict[str, Any], expected: str) -> None:
-    assert snowflake_type(column).sql == expected
+@pytest.mark.parametrize(("original", "parquet", "expected"), CASES)
+def test_mapping(original: str, parquet: dict[str, Any] | None, expected: str) -> None:
+    assert snowflake_type({"original_type": original, "parquet": parquet}).sql == expected
 
 
-def test_json_is_staged_as_text_and_parsed() -> None:
-    mapped = snowflake_type({"original_type": "jsonb"})
+def test_jsonb_is_staged_as_text_and_parsed() -> None:
+    mapped = snowflake_type({"original_type": "jsonb", "parquet": STRING})
     assert mapped.staging_sql == "VARCHAR"
     assert mapped.convert.format('"DOC"') == 'PARSE_JSON("DOC")'
 
 
-def test_unknown_type_is_text_with_a_comment() -> None:
-    mapped = snowflake_type({"original_type": "tsvector"})
-    assert mapped.sql == "VARCHAR"
-    assert mapped.comment is not None and "'tsvector' not recognised" in mapped.comment
+def test_kept_strings_say_why() -> None:
+    mapped = snowflake_type({"original_type": "time", "parquet": STRING})
+    assert mapped.comment is not None and "838:59:59" in mapped.comment
 
 
-def test_capped_precision_is_commented() -> None:
-    mapped = snowflake_type({"original_type": "numeric", "precision": 60, "scale": 2})
-    assert mapped.comment is not None and "capped" in mapped.comment
+def test_unsigned_parquet_integers_widen() -> None:
+    column = {
+        "original_type": "x",
+        "parquet": {"physical": "INT64", "logical": "INT", "bit_width": 64, "signed": False},
+    }
+    assert snowflake_type(column).sql == "NUMBER(20,0)"
