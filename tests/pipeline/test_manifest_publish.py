@@ -4,6 +4,8 @@ PublishManifest has replaced it, then PurgePreviousExport deletes that folder)."
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -166,6 +168,69 @@ def test_a_failed_run_leaves_the_manifest_and_sends_nothing(
     assert manifest["export_task_id"] == first["export"]["task_id"]
     assert first["export"]["task_id"] in sandbox.export_folders(PREFIX)
     assert len(sandbox.ready_events()) == 1  # the first run's only
+
+
+def _lose_one_tables_files(sandbox: Sandbox, task_id: str) -> tuple[str, str]:
+    """Delete every data file of the first table folder of export `task_id`, as if RDS had
+    said COMPLETE without writing them. (The table's target, its folder.)"""
+    s3, bucket = sandbox.client("s3"), sandbox.settings.bucket
+    base = f"{PREFIX}/{task_id}/"
+    keys = sorted(sandbox.listing(base))
+    data = [k for k in keys if k.endswith(".parquet")]
+    database, rest = data[0][len(base) :].split("/")[:2]
+    folder = f"{base}{database}/{rest}/"
+    for key in (k for k in data if k.startswith(folder)):
+        s3.delete_object(Bucket=bucket, Key=key)
+    entries = [
+        entry
+        for key in keys
+        if key.startswith(f"{base}export_tables_info_")
+        for entry in json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())[
+            "perTableStatus"
+        ]
+    ]
+    # AWS: space, backslash, backtick and double quote become "_" in the path
+    spelt = {t["target"]: re.sub(r'[ \\`"]', "_", t["target"]) for t in entries}
+    (target,) = [t for t, s in spelt.items() if s == f"{database}.{rest}"]
+    return target, folder
+
+
+def test_a_complete_table_whose_files_are_missing_fails_the_run_before_the_purge(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a night that published its export
+    first = _ok(sandbox.run({}))["export"]["task_id"]
+    kept = sandbox.listing(f"{PREFIX}/{first}/")
+    before = _manifest_etag(sandbox)
+
+    # When the next night's export, which RDS says is COMPLETE, has lost one table's files
+    # by the time the purge begins
+    lost: list[tuple[str, str]] = []
+    purge_page = purge_prefix.purge_page
+
+    def losing_a_table(event: dict[str, Any], time_left: Any = None) -> dict[str, Any]:
+        if not lost:
+            lost.append(_lose_one_tables_files(sandbox, event["export"]["export_task_id"]))
+        return purge_page(event, time_left)
+
+    monkeypatch.setattr(purge_prefix, "purge_page", losing_a_table)
+    with watching(sandbox, PREFIX) as watch:
+        result = sandbox.run({})
+
+    # Then the run fails by name, naming the table and the folder it looked for, before
+    # anything was deleted: yesterday's export and manifest are as they were
+    ((target, folder),) = lost
+    assert (result.status, result.error) == ("FAILED", "PurgeRefused")
+    cause = result.cause or ""
+    assert f"table {target} is COMPLETE but has no data files" in cause
+    assert f"looked for {folder}" in cause
+    assert "nothing was deleted" in cause
+    assert watch.deletes_seen == 0
+    assert sandbox.listing(f"{PREFIX}/{first}/") == kept
+    assert _manifest_etag(sandbox) == before
+    assert (sandbox.manifest() or {})["export_task_id"] == first
+    assert result.visits("PublishManifest") == 0
+    assert len(sandbox.ready_events()) == 1
 
 
 def test_a_throttled_put_events_is_retried(sandbox: Sandbox) -> None:

@@ -180,6 +180,78 @@ def test_an_unverifiable_new_export_is_refused_and_nothing_is_deleted(
     assert listing(s3) == before
 
 
+# --- the new export's files must match its tables (AWS's layout, docs cited in manifest.py) ----
+
+
+def test_a_complete_table_whose_files_are_missing_refuses_the_purge(s3: Any) -> None:
+    # Given an old export, and a new one that RDS says is COMPLETE, with a COMPLETE table
+    # (which RDS does not show empty) whose folder holds no file
+    put_export(s3, OLD)
+    keys = put_export(s3, NEW)
+    for key in keys:
+        if "/shop/public.customers/" in key:
+            s3.delete_object(Bucket=BUCKET, Key=key)
+    before = listing(s3)
+
+    # When purge runs
+    with pytest.raises(PurgeRefused) as refused:
+        purge_prefix.purge_page(event())
+
+    # Then it refuses naming the table, the folder it looked for and what it found; and
+    # nothing was deleted: the old export stays
+    message = str(refused.value)
+    where = f"{PREFIX}/{NEW}/"
+    assert (
+        f"the files of export s3://{BUCKET}/{where} do not match its export_tables_info" in message
+    )
+    assert "table shop.public.customers is COMPLETE but has no data files" in message
+    assert f"looked for {where}shop/public.customers/" in message
+    assert f"found under {where}shop/: shop/public.orders/" in message
+    assert message.endswith("nothing was deleted")
+    assert listing(s3) == before
+
+
+def test_files_in_a_folder_no_table_names_refuse_the_purge(s3: Any) -> None:
+    # A table named with a space is written by RDS to a folder with "_"; files under the
+    # name as spelt (which RDS never writes) belong to no table
+    put_export(s3, OLD)
+    put_export(s3, NEW, tables={"shop.public.order lines": "COMPLETE"})
+    before = listing(s3)
+    with pytest.raises(
+        PurgeRefused, match=r"shop/public\.order lines/ \(1 Parquet files\) matches no"
+    ):
+        purge_prefix.purge_page(event())
+    assert listing(s3) == before
+
+
+def test_a_table_named_with_a_space_is_found_in_its_underscore_folder(s3: Any) -> None:
+    old = put_export(s3, OLD)
+    new = put_export(s3, NEW, tables={ORDERS: "COMPLETE"})
+    new.append(put(s3, f"{PREFIX}/{NEW}/shop/public.order_lines/1/part-00000-x.gz.parquet"))
+    new.append(put(s3, f"{PREFIX}/{NEW}/shop/public.order_lines/2/part-00003-y.gz.parquet"))
+    tables_info = f"{PREFIX}/{NEW}/export_tables_info_{NEW}_from_1_to_2.json"
+    body = {"perTableStatus": [{"target": "shop.public.order lines", "status": "COMPLETE"}]}
+    new.append(put(s3, tables_info, json.dumps(body).encode()))
+
+    state = purge_all(event())
+
+    assert state["verification"]["tables"] == 2
+    assert state["verification"]["data_files"] == 3
+    assert set(listing(s3)) == set(new)
+    assert state["objects_deleted"] == len(old)
+
+
+def test_a_complete_table_rds_shows_empty_needs_no_files(s3: Any) -> None:
+    put_export(s3, OLD)
+    put_export(s3, NEW, tables={ORDERS: "COMPLETE"})
+    tables_info = f"{PREFIX}/{NEW}/export_tables_info_{NEW}_from_1_to_2.json"
+    body = {"perTableStatus": [{"target": "shop.public.empty", "status": "COMPLETE", "sizeGB": 0}]}
+    put(s3, tables_info, json.dumps(body).encode())
+    state = purge_all(event())
+    assert state["verification"]["tables_complete"] == 2
+    assert state["verification"]["data_files"] == 1
+
+
 def test_skipped_tables_with_policy_warn_are_listed_and_the_purge_proceeds(s3: Any) -> None:
     # Given a new export in which RDS skipped one table
     old = put_export(s3, OLD)
@@ -363,7 +435,7 @@ def _spy(s3: Any, monkeypatch: pytest.MonkeyPatch, operation: str) -> list[dict[
     return calls
 
 
-def test_the_new_exports_keys_are_never_listed_and_rds_is_asked_once(
+def test_the_new_exports_keys_are_listed_only_to_verify_it_and_rds_is_asked_once(
     s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an old export and a large new one
@@ -386,17 +458,14 @@ def test_the_new_exports_keys_are_never_listed_and_rds_is_asked_once(
             break
         evt = {**evt, "purge": state}
 
-    # Then RDS was asked once, and no listing looked inside the new export's folder (its
-    # export_tables_info files are found by their own prefix when it is verified)
+    # Then RDS was asked once, and the new export's folder was listed once, whole, by the
+    # verification of the first call (its 33 keys are one page), never by the deleting loop
     assert len(asked) == 1 and state["calls"] > 1
-    tables_info = f"{PREFIX}/{NEW}/export_tables_info_{NEW}_from_"
+    inside = [p for p in listings if p["Prefix"].startswith(f"{PREFIX}/{NEW}/")]
+    assert inside == [{"Bucket": BUCKET, "Prefix": f"{PREFIX}/{NEW}/", "MaxKeys": 1000}]
     for params in listings:
-        assert params["Prefix"] != f"{PREFIX}/{NEW}/"
         if params["Prefix"] == f"{PREFIX}/":
             assert params.get("Delimiter") == "/"
-    assert not [p for p in listings if p["Prefix"].startswith(f"{PREFIX}/{NEW}/")] or all(
-        p["Prefix"] == tables_info for p in listings if p["Prefix"].startswith(f"{PREFIX}/{NEW}/")
-    )
 
 
 def test_the_manifest_is_neither_deleted_nor_reported(s3: Any) -> None:

@@ -6,12 +6,15 @@ The rules, all of which hold on every call:
 * before the first deletion the new export is verified: its `export_info_<id>.json` exists
   and its `status` says COMPLETE, and every table its `export_tables_info_*` files list is
   COMPLETE (SKIPPED tables follow the `skipped_tables_policy`: `warn` lists them, `fail`
-  refuses; any other or missing status refuses);
+  refuses; any other or missing status refuses); and its files match those tables
+  (`manifest.locate_tables`: every folder of Parquet files is one table's, and every COMPLETE
+  table has files unless RDS shows it empty), so a COMPLETE export whose data is missing
+  never replaces the previous one;
 * only the folders directly below `<s3_prefix>/` are listed (the `/` is part of the boundary,
   so `exports/db` never touches `exports/db2/`), and of those only folders that are exports
   are listed further and deleted: named like an export task and either holding their own
   `export_info_<folder>.json` or known to RDS as an export task into this bucket and prefix;
-  the new export's keys are never listed at all;
+  the new export's keys are listed only to verify it, never by the deleting loop;
 * the new export's folder and the folder of any export still running are never deleted;
 * an old folder's `export_info_<folder>.json` is deleted last, once every other key of the
   folder is gone, so a purge that stops half-way still recognises the rest as an export;
@@ -60,7 +63,7 @@ from rds_s3_export import aws, clock, rules, s3layout, settings, status
 from rds_s3_export.errors import InvalidInput, PurgeRefused, Throttled
 from rds_s3_export.inputs import check_s3_prefix
 from rds_s3_export.log import correlated, logger
-from rds_s3_export.manifest import MANIFEST_NAME, manifest_key
+from rds_s3_export.manifest import MANIFEST_NAME, locate_tables, manifest_key, mismatch_message
 from rds_s3_export.rds import export_tasks
 from rds_s3_export.steps import shaped
 
@@ -167,19 +170,16 @@ def verify_export(bucket: str, prefix: str, task_id: str, policy: str) -> dict[s
         raise PurgeRefused(f"export_info of {where} has no status: nothing was deleted")
     if raw.upper() != "COMPLETE":
         raise PurgeRefused(f"export_info of {where} says {raw.upper()}: nothing was deleted")
-    s3 = aws.client("s3")
-    tables: list[dict[str, str]] = []
-    listing = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=s3layout.tables_info_prefix(prefix, task_id)
-    )
-    try:
-        info_files = [o["Key"] for page in listing for o in page.get("Contents", [])]
-    except ClientError as err:
-        aws.raise_as(err, PurgeRefused, "s3:ListObjectsV2", f"{where}export_tables_info_*")
+    listing = _export_listing(bucket, prefix, task_id)
+    tables_info_prefix = s3layout.tables_info_prefix(prefix, task_id)
+    info_files = sorted(key for key, _ in listing if key.startswith(tables_info_prefix))
     if not info_files:
         raise PurgeRefused(f"no export_tables_info file in {where}: nothing was deleted")
+    entries: list[Any] = []
     for key in info_files:
-        tables.extend(table_statuses(_get_json(bucket, key)))
+        document = _get_json(bucket, key)
+        entries += document.get("perTableStatus", []) if isinstance(document, dict) else []
+    tables = table_statuses({"perTableStatus": entries})
     skipped = [t for t in tables if t["status"] == "SKIPPED"]
     failed = [t for t in tables if t["status"] == "FAILED"]
     unknown = [t for t in tables if t["status"] not in {"COMPLETE", "SKIPPED", "FAILED"}]
@@ -197,12 +197,42 @@ def verify_export(bucket: str, prefix: str, task_id: str, policy: str) -> dict[s
             f"export {where} skipped tables: {_names(skipped)}; skipped_tables_policy is "
             f"{policy!r}, nothing was deleted"
         )
+    # RDS says COMPLETE: its files must say so too. Every folder of Parquet files belongs to
+    # one table, and every COMPLETE table has its files (or RDS shows it empty). Presence is
+    # checked here; PublishManifest reads the footers.
+    located, problems = locate_tables(
+        s3layout.folder_prefix(prefix, task_id),
+        [e for e in entries if isinstance(e, dict)],
+        listing,
+    )
+    if problems:
+        raise PurgeRefused(f"{mismatch_message(where, problems)}; nothing was deleted")
     return {
         "export_info": s3layout.export_info_key(prefix, task_id),
         "tables": len(tables),
         "tables_complete": sum(1 for t in tables if t["status"] == "COMPLETE"),
         "tables_skipped": [t["table"] for t in skipped],
+        "data_files": sum(len(t.files) for t in located),
     }
+
+
+def _export_listing(bucket: str, prefix: str, task_id: str) -> list[tuple[str, int]]:
+    """(key, size) of every object of the new export: read to verify it, never to delete."""
+    folder = s3layout.folder_prefix(prefix, task_id)
+    found: list[tuple[str, int]] = []
+    listing = (
+        aws.client("s3")
+        .get_paginator("list_objects_v2")
+        .paginate(
+            Bucket=bucket, Prefix=folder, PaginationConfig={"PageSize": rules.S3_LIST_PAGE_MAX_KEYS}
+        )
+    )
+    try:
+        for page in listing:
+            found += [(o["Key"], int(o.get("Size", 0))) for o in page.get("Contents", [])]
+    except ClientError as err:
+        aws.raise_as(err, PurgeRefused, "s3:ListObjectsV2", f"s3://{bucket}/{folder}")
+    return found
 
 
 # --- the plan: which folders are old exports ----------------------------------------------
