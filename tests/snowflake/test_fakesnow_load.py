@@ -46,12 +46,15 @@ def test_tables_have_the_mapped_column_types(snow: Snow) -> None:
         for name in TABLES.values()
     }
     assert described["PUBLIC_ORDERS"]["ID"] == "NUMBER(19,0)"
-    assert described["PUBLIC_ORDERS"]["TOTAL"] == "NUMBER(12,2)"
+    # PostgreSQL numeric arrives as a Parquet STRING (AWS's PostgreSQL conversion table,
+    # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.data-types.html)
+    # and its scale is not in export_tables_info: the generator keeps the text
+    assert described["PUBLIC_ORDERS"]["TOTAL"] == "VARCHAR(16777216)"
     assert described["PUBLIC_ORDERS"]["STATUS"] == "VARCHAR(20)"
     # fakesnow reports every timestamp as TIMESTAMP_NTZ(9); the family is what it can check
     assert described["PUBLIC_ORDERS"]["ORDERED_AT"].startswith("TIMESTAMP_NTZ")
     assert described["PUBLIC_ORDER_ITEMS"]["LINE"] == "NUMBER(10,0)"
-    assert described["PUBLIC_ORDER_ITEMS"]["PRICE"] == "NUMBER(10,2)"
+    assert described["PUBLIC_ORDER_ITEMS"]["PRICE"] == "VARCHAR(16777216)"
     assert described["PUBLIC_CUSTOMERS"]["EMAIL"] == "VARCHAR(255)"
     assert list(described["PUBLIC_CUSTOMERS"]) == ["ID", "NAME", "EMAIL", "CREATED_AT"]
 

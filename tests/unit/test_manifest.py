@@ -84,9 +84,12 @@ def test_manifest_of_a_sandbox_export() -> None:
     assert total == {
         "name": "total",
         "original_type": "numeric",
-        "exported_type": "fixed_len_byte_array (DECIMAL(12,2))",
+        # PostgreSQL numeric is exported as a UTF-8 string (AWS's PostgreSQL conversion table,
+        # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.data-types.html),
+        # so the exported type carries no scale
+        "exported_type": "binary (UTF8)",
         "precision": 12,
-        "scale": 2,
+        "scale": None,
         "char_length": None,
         "datetime_precision": None,
     }
