@@ -187,6 +187,8 @@ _SQUARE = ((0.0, 0.0), (0.0, 1.0), (1.0, 1.0), (1.0, 0.0), (0.0, 0.0))
 
 DEC38_10_MAX: Final = Decimal("9999999999999999999999999999.9999999999")
 """The largest DECIMAL(38,10): 28 digits before the point, 10 after."""
+DEC38_10_MIN: Final = Decimal("-9999999999999999999999999999.9999999999")
+"""The smallest DECIMAL(38,10), written out: ``-DEC38_10_MAX`` would round to 28 digits."""
 UNSIGNED_64_MAX: Final = 2**64 - 1
 TEXT_EDGE: Final = "emoji \U0001f600 \"double\" 'single' `tick` back\\slash\nnew line\r\ntab\tend"
 """Text with an emoji, both quotes, a backtick, a backslash, LF, CRLF and a tab."""
@@ -278,7 +280,7 @@ _MYSQL_VALUES: Final[dict[str, list[Any]]] = {
     "c_decimal_18_4": _five(
         _D("12345678.1234"), _D("-99999999999999.9999"), _D("99999999999999.9999"), _D("0.0000")
     ),
-    "c_decimal_38_10": _five(_D("1.5000000000"), -DEC38_10_MAX, DEC38_10_MAX, _D("0E-10")),
+    "c_decimal_38_10": _five(_D("1.5000000000"), DEC38_10_MIN, DEC38_10_MAX, _D("0E-10")),
     "c_decimal_65_30": _five(
         _D("3.141592653589793238462643383279502884"[:32]),
         _D("-" + "9" * 35 + "." + "9" * 30),
@@ -561,7 +563,7 @@ _POSTGRES_VALUES: Final[dict[str, list[Any]]] = {
     "id": [1, 2, 3, 4, 5],
     "c_bigint": _five(42, -(2**63), 2**63 - 1, 0),
     "c_bigserial": [1, 1, 2**63 - 1, 4, 5],  # serial columns are NOT NULL
-    "c_decimal": _five(_D("1.5000000000"), -DEC38_10_MAX, DEC38_10_MAX, _D("NaN")),
+    "c_decimal": _five(_D("1.5000000000"), DEC38_10_MIN, DEC38_10_MAX, _D("NaN")),
     "c_numeric": _five(
         _D("3.14159265358979323846264338327950288419716939937510"),
         _D("-1" + "0" * 100),
