@@ -46,7 +46,7 @@ END_TIME = datetime(2024, 5, 1, 3, 20, tzinfo=UTC)
 DATA_KEY = re.compile(  # relative to the export folder
     r"^shop/public\.(?P<table>\w+)/1/"
     r"part-(?P<partition>\d{5})-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-    r"\.gz\.parquet$"
+    r"-c000\.gz\.parquet$"
 )
 CUSTOMERS_T, ORDERS_T, ITEMS_T = (ref.target for ref in SAMPLE_TABLES)
 
@@ -214,7 +214,13 @@ def test_parquet_files_read_back_with_schema_columns_and_rows(s3: S3Client) -> N
         table = read_table(s3, keys)
         assert table.column_names == [column.name for column in spec.columns]
         assert table.num_rows == spec.row_count
-        assert table.schema.types == [column.arrow_type for column in spec.columns]
+        # PostgreSQL numeric and timestamp arrive as strings (AWS's PostgreSQL table)
+        types = dict(zip(table.column_names, table.schema.types, strict=True))
+        assert all(
+            types[c.name] == pa.string()
+            for c in spec.columns
+            if c.doc_type in {"DECIMAL", "TIMESTAMP"}
+        )
         assert table.equals(sample_table(spec.ref, seed=7))
         for key in keys:
             metadata = pq.ParquetFile(io.BytesIO(body(s3, key))).metadata
