@@ -13,6 +13,8 @@ faithful thing, and only these (tests/snowflake/test_script.py lists them by nam
 * ``$1:"col"`` in a COPY: fakesnow turns the path element into an UNQUOTED DuckDB identifier,
   which breaks on names with ``"``, spaces or capitals that differ; :func:`patch_fakesnow`
   makes it a quoted identifier (the Parquet column's exact name), as Snowflake reads it.
+* ``TO_VARCHAR(<binary>, 'UTF-8')`` (MySQL CHAR arrives as bytes): sqlglot's DuckDB output
+  drops the format; :func:`patch_fakesnow` writes DuckDB's ``DECODE`` instead.
 * the stage: the script's ``s3://`` stage is created with a ``file://`` URL over a local copy
   of the prefix (:func:`copy_prefix`), with the same name, format and directory option.
 * the procedure: its generated Python body is executed as a module, and ``CALL`` runs its
@@ -73,6 +75,21 @@ def patch_fakesnow() -> None:
         return expr
 
     copy_into._strip_json_extract = strip
+
+    # TO_VARCHAR(<binary>, 'UTF-8') decodes bytes as UTF-8 in Snowflake
+    # (https://docs.snowflake.com/en/sql-reference/functions/to_char); sqlglot's DuckDB output
+    # drops the format and casts, which prints escapes instead. DuckDB's decode() is the same.
+    from sqlglot.dialects.duckdb import DuckDB  # noqa: PLC0415
+
+    original = DuckDB.Generator.tochar_sql
+
+    def tochar_sql(self: Any, expression: Any) -> str:
+        fmt = expression.args.get("format")
+        if isinstance(fmt, exp.Literal) and fmt.this.upper() in ("UTF-8", "UTF8"):
+            return f"DECODE({self.sql(expression, 'this')})"
+        return str(original(self, expression))
+
+    DuckDB.Generator.tochar_sql = tochar_sql  # type: ignore[method-assign]
     _PATCHED = True
 
 

@@ -147,9 +147,24 @@ def _string(original: str, column: dict[str, Any]) -> SnowflakeType:
     return _same("VARCHAR", _STRING_KEPT.get(original))
 
 
-def _integer(original: str, digits: int) -> SnowflakeType:
+def _integer(original: str, physical: str, digits: int) -> SnowflakeType:
+    """NUMBER wide enough for the source type; MySQL's DATA_TYPE drops ``unsigned``, so the
+    source's own width counts only when RDS wrote the physical type it writes for the SIGNED
+    type (AWS: MEDIUMINT is INT32, MEDIUMINT UNSIGNED INT64): otherwise the physical width."""
     known = _INTEGERS.get(original)
-    return _same(f"NUMBER({min(known, digits) if known else digits},0)")
+    if known is None or (physical == "INT64" and known < _INTEGERS["bigint"]):
+        return _same(f"NUMBER({digits},0)")
+    return _same(f"NUMBER({min(known, digits)},0)")
+
+
+_TEXT_BYTES = frozenset(
+    {"char", "character", "varchar", "text", "tinytext", "mediumtext", "longtext", "enum", "set"}
+)
+"""Text types: when RDS writes one as BYTE_ARRAY without a STRING annotation (AWS: MySQL
+CHAR), the bytes are UTF-8 text; staged as BINARY, then decoded."""
+TEXT_FROM_BYTES = SnowflakeType(
+    sql="VARCHAR", staging_sql="BINARY", convert="TO_VARCHAR({}, 'UTF-8')"
+)
 
 
 def snowflake_type(column: dict[str, Any]) -> SnowflakeType:
@@ -181,16 +196,16 @@ def snowflake_type(column: dict[str, Any]) -> SnowflakeType:
     if logical == "INT":
         width = int(parquet.get("bit_width") or 64)
         if parquet.get("signed", True):
-            return _integer(original, _INT_DIGITS.get((width, True), 19))
+            return _integer(original, physical, _INT_DIGITS.get((width, True), 19))
         return _same(f"NUMBER({_UINT_DIGITS.get(width, 20)},0)")
     if physical == "BOOLEAN":
         return _same("BOOLEAN")
     if physical in ("INT32", "INT64"):
-        return _integer(original, 10 if physical == "INT32" else 19)
+        return _integer(original, physical, 10 if physical == "INT32" else 19)
     if physical in ("FLOAT", "DOUBLE"):
         return _same("FLOAT")
-    if physical in ("BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY"):
-        return BINARY
+    if physical in ("BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY", "BINARY"):
+        return TEXT_FROM_BYTES if original in _TEXT_BYTES else BINARY
     return _same("VARCHAR", f"Parquet type {physical}/{logical} not recognised: kept as text")
 
 

@@ -30,7 +30,13 @@ CASES: list[tuple[str, dict[str, Any] | None, str]] = [
     ("double", {"physical": "DOUBLE", "logical": None}, "FLOAT"),
     ("float", {"physical": "DOUBLE", "logical": None}, "FLOAT"),
     ("int", {"physical": "INT32", "logical": None}, "NUMBER(10,0)"),
-    ("int unsigned", {"physical": "INT64", "logical": None}, "NUMBER(10,0)"),
+    ("int unsigned", {"physical": "INT64", "logical": None}, "NUMBER(19,0)"),
+    (
+        "mediumint",
+        {"physical": "INT64", "logical": None},
+        "NUMBER(19,0)",
+    ),  # DATA_TYPE of an UNSIGNED
+    ("char", BINARY, "VARCHAR"),  # MySQL CHAR: bytes without STRING, decoded as UTF-8
     ("mediumint", {"physical": "INT32", "logical": None}, "NUMBER(7,0)"),
     ("smallint", {"physical": "INT32", "logical": None}, "NUMBER(5,0)"),
     ("tinyint unsigned", {"physical": "INT32", "logical": None}, "NUMBER(3,0)"),
