@@ -7,9 +7,13 @@
 
 The nights are three consecutive days at 21:00 UTC (the stack's default schedule), so the
 snapshot and export names carry a real week's dates. Each successful night ends as downstream
-would: the newest export, named by the ``_manifest.json`` the pipeline wrote, is loaded into a
-local fakesnow database with the SQL ``python -m snowflake_sql`` generates, and the row counts
-per table are printed (they stay the same night after night: each load replaces).
+would: the ``_manifest.json`` the pipeline wrote reaches a local fakesnow database (the
+bucket's prefix is mirrored into a ``file://`` stage), where the script ``python -m
+snowflake_sql`` prints was run top to bottom on night 1, and the load procedure is called as
+the manifest-triggered task would call it. The row counts per table are printed (they stay the
+same night after night: each load replaces). On night 2 the first call meets a damaged file
+(injected): it fails, every table keeps night 1's rows, the control table says FAILED, and the
+next call loads night 2.
 
 Every state is printed as it runs, with its outcome, real time and, for the polling loops,
 what RDS said and how long the state machine waits before the next look (simulated time).
@@ -21,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -31,7 +36,7 @@ from typing import Any
 from sandbox.rds_sim import ExportOutcome, Timing
 from sandbox.runtime import RunResult, Sandbox, StateRecord
 from snowflake_sql.__main__ import default_options
-from snowflake_sql.generate import render_sections, tables_of
+from snowflake_sql.generate import CONTROL_TABLE, render
 from snowflake_sql.local import LocalSnowflake, connect, copy_prefix
 
 # A 20-minute snapshot and a 50-minute export (10 starting + 40 writing), replayed in seconds.
@@ -133,26 +138,89 @@ def print_result(result: RunResult) -> None:
         print(f"     cause: {result.cause}")
 
 
-def load_into_snowflake(sb: Sandbox, snow: LocalSnowflake, work: Path) -> dict[str, int]:
-    """Load the export the manifest names, with the generated SQL; row counts per table."""
-    manifest = sb.manifest(PREFIX)
-    if manifest is None:
-        raise RuntimeError(f"a successful night wrote no {PREFIX}/_manifest.json")
-    options = default_options(manifest)
-    sections = render_sections(manifest, **options)
-    stage = work / manifest["export_task_id"]
-    copy_prefix(sb.client("s3"), sb.settings.bucket, PREFIX, stage)
-    database, schema = options["database"], options["schema"]
-    snow.run(sections["formats"])
-    snow.run(sections["tables"])
-    snow.create_local_stage(database, schema, options["stage"], options["file_format"], stage)
-    with contextlib.redirect_stdout(io.StringIO()):  # fakesnow's notes on TRANSIENT
-        snow.run(sections["load"])
-    counts = {t.name: snow.count(database, schema, t.name) for t in tables_of(manifest)}
-    print(f"   loaded {manifest['export_task_id']} into fakesnow {database}.{schema}:")
-    for table, rows in counts.items():
-        print(f"     {table:<20} {rows} rows")
-    return counts
+class SnowflakeSide:
+    """fakesnow standing in for Snowflake: the stage mirrors the bucket's prefix."""
+
+    def __init__(self, cursor: Any, work: Path) -> None:
+        self.cursor = cursor
+        self.root = work / "stage"
+        self.snow: LocalSnowflake | None = None
+        self.where = ""
+
+    def mirror(self, sb: Sandbox) -> dict[str, Any]:
+        """The stage's view of the bucket now; the manifest it holds."""
+        shutil.rmtree(self.root, ignore_errors=True)
+        copy_prefix(sb.client("s3"), sb.settings.bucket, PREFIX, self.root)
+        manifest = json.loads((self.root / "_manifest.json").read_text())
+        return dict(manifest)
+
+    def _snow(self) -> LocalSnowflake:
+        if self.snow is None:
+            raise RuntimeError("the Snowflake script has not run yet")
+        return self.snow
+
+    def counts(self) -> dict[str, int]:
+        snow = self._snow()
+        database, schema = self.where.split(".")
+        # the names are the generator's own defaults, not outside input
+        listing = (
+            f"SELECT TABLE_NAME FROM {database}.INFORMATION_SCHEMA.TABLES "  # noqa: S608
+            f"WHERE TABLE_SCHEMA = '{schema.strip(chr(34))}' ORDER BY TABLE_NAME"
+        )
+        tables = snow.rows(listing)
+        return {
+            name: int(snow.one(f'SELECT COUNT(*) FROM {self.where}."{name}"'))  # noqa: S608
+            for (name,) in tables
+            if not name.startswith("_RDS_")
+        }
+
+    def control(self) -> list[tuple[Any, ...]]:
+        table = f'{self.where}."{CONTROL_TABLE}"'
+        return self._snow().rows(
+            f"SELECT EXPORT_TASK_ID, STATUS, REASON FROM {table} ORDER BY RECORDED_AT"  # noqa: S608
+        )
+
+    def load(self, sb: Sandbox, damage: bool = False) -> dict[str, int]:
+        """The manifest PublishManifest just wrote starts the load; row counts per table."""
+        manifest = self.mirror(sb)
+        task = manifest["export_task_id"]
+        print(f"   _manifest.json now names {task}: the stage's directory table sees it, the")
+        print("   stream has data, the triggered task runs CALL <pipeline>_LOAD()")
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            if self.snow is None:
+                options = default_options(manifest)
+                self.where = f'"{options["database"]}"."{options["schema"]}"'
+                self.snow = LocalSnowflake(self.cursor, self.root)
+                self.snow.run_script(render(manifest, **options))  # ends with the first CALL
+                report = self.snow.first_load or ""
+            else:
+                if damage:
+                    before = self.counts()
+                    victim = next(self.root.joinpath(task).rglob("*.parquet"))
+                    victim.write_bytes(b"damaged")
+                    failed = ""
+                    try:
+                        self.snow.call()
+                    except Exception as error:
+                        failed = f"{type(error).__name__}: {str(error).splitlines()[0][:90]}"
+                    unchanged = self.counts() == before
+                    recorded = self.control()[-1][:2]
+                    self.mirror(sb)  # the next notification: the bucket's files again
+                report = self.snow.call()
+        if damage:
+            print(f"   first call, one file damaged (injected): {failed or 'DID NOT FAIL'}")
+            print(
+                "   tables after the failed call: "
+                + ("unchanged (night 1's rows)" if unchanged else "CHANGED")
+                + f"; control table: {recorded}"
+            )
+            print("   the next call (the next trigger) loads:")
+            self.damaged_ok = bool(failed) and unchanged and recorded[1] == "FAILED"
+        print(f"   {report}")
+        counts = self.counts()
+        for table, rows in counts.items():
+            print(f"     {table:<20} {rows} rows")
+        return counts
 
 
 def next_night(sb: Sandbox, night: int) -> None:
@@ -180,7 +248,7 @@ def main() -> int:
     with (
         Sandbox(timing=DEMO_TIMING, start=FIRST_NIGHT) as sb,
         tempfile.TemporaryDirectory(prefix="rds-s3-export-demo-") as tmp,
-        connect("RAW", "MYDB") as snow,
+        connect() as cursor,
     ):
         sb.add_instance("mydb")
         export_minutes = DEMO_TIMING.export_starting_seconds + DEMO_TIMING.export_running_seconds
@@ -189,12 +257,12 @@ def main() -> int:
             f"simulated snapshot {fmt_seconds(DEMO_TIMING.snapshot_seconds)}, "
             f"export {fmt_seconds(export_minutes)}"
         )
-        work = Path(tmp)
+        snowflake = SnowflakeSide(cursor, Path(tmp))
         first = run(sb, "Night 1: first export into an empty prefix", {}, "night-1")
-        counts_1 = load_into_snowflake(sb, snow, work) if first.status == "SUCCEEDED" else {}
+        counts_1 = snowflake.load(sb) if first.status == "SUCCEEDED" else {}
         next_night(sb, 2)
         second = run(sb, "Night 2: export again, then purge night 1's export", {}, "night-2")
-        counts_2 = load_into_snowflake(sb, snow, work) if second.status == "SUCCEEDED" else {}
+        counts_2 = snowflake.load(sb, damage=True) if second.status == "SUCCEEDED" else {}
         next_night(sb, 3)
         sb.rds.next_export(
             ExportOutcome(
@@ -225,6 +293,7 @@ def main() -> int:
             and intact
             and told
             and same_counts
+            and getattr(snowflake, "damaged_ok", False)
         )
         verdict = "complete and byte-for-byte unchanged" if intact else "MISSING OR CHANGED"
         print(f"\nnight 2's export after night 3: {verdict} ({len(before)} objects, by ETag)")
