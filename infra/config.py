@@ -46,6 +46,11 @@ _PIPELINE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,47}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 # The IAM user Snowflake shows as STORAGE_AWS_IAM_USER_ARN (DESC INTEGRATION).
+# the queue DESC STAGE shows as directory_notification_channel (Snowflake's own SQS queue)
+# https://docs.snowflake.com/en/user-guide/data-load-dirtables-auto-s3
+# an SQS ARN: arn:<partition>:sqs:<region>:<account>:<queue name of 1 to 80 characters>
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-queues.html
+_SQS_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[\w-]{1,80}$", re.ASCII)
 _IAM_USER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:user/[\w+=,.@/-]{1,512}$", re.ASCII)
 # sts:AssumeRole's ExternalId: 2 to 1224 characters of [\w+=,.@:/-]
 # https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
@@ -125,6 +130,8 @@ class PipelineConfig:
     # Snowflake's storage integration: both set (a read-only role is created) or neither
     snowflake_iam_user_arn: str | None = None
     snowflake_external_id: str | None = None
+    # the stage's notification channel: the bucket notifies it when a manifest is written
+    snowflake_stage_sqs_arn: str | None = None
 
     @property
     def snowflake_role_name(self) -> str:
@@ -487,6 +494,13 @@ def load_config(context: Mapping[str, Any]) -> PipelineConfig:
             "allow_export_only_override", raw["allow_export_only_override"]
         ),
         **_snowflake(raw),
+        snowflake_stage_sqs_arn=_optional(
+            "snowflake_stage_sqs_arn",
+            raw["snowflake_stage_sqs_arn"],
+            _SQS_ARN,
+            "an SQS queue ARN (arn:aws:sqs:<region>:<account>:<queue>): the "
+            "directory_notification_channel that DESC STAGE shows",
+        ),
     )
     _check_fits_lambda_environment(config)
     return config

@@ -22,13 +22,17 @@ reading:
 
 from __future__ import annotations
 
-from aws_cdk import Aws
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import PipelineConfig
-from infra.policies import ScopedPolicy
+from infra.policies import ScopedPolicy, acknowledge
 from infra.storage import ExportStorage
+from rds_s3_export.manifest import MANIFEST_NAME
 
 READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 
@@ -74,3 +78,48 @@ class SnowflakeAccess(Construct):
             conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
         )
         self.policy = policy.policy
+
+
+class ManifestNotification(Construct):
+    """The bucket tells Snowflake's stage when a manifest is written, and of nothing else.
+
+    Made only when `snowflake_stage_sqs_arn` is set: the SQS queue Snowflake shows as the
+    stage's `directory_notification_channel` (DESC STAGE) for a directory table with
+    AUTO_REFRESH (https://docs.snowflake.com/en/user-guide/data-load-dirtables-auto-s3). One
+    notification per prefix, for `<s3_prefix>/_manifest.json` only (key name filter: prefix
+    and suffix, https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-filtering.html),
+    so the export's own files never wake the task: PublishManifest writes the manifest after
+    every file of the export is there. The queue belongs to Snowflake, whose policy lets S3
+    send to it; nothing here grants more.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: PipelineConfig, storage: ExportStorage
+    ) -> None:
+        super().__init__(scope, construct_id)
+        arn = config.snowflake_stage_sqs_arn
+        if not arn:
+            raise ValueError("ManifestNotification needs snowflake_stage_sqs_arn")
+        queue = sqs.Queue.from_queue_arn(self, "StageChannel", arn)
+        for prefix in config.s3_prefixes:
+            key = f"{prefix}/{MANIFEST_NAME}"
+            storage.bucket.add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3n.SqsDestination(queue),
+                s3.NotificationKeyFilter(prefix=key, suffix=MANIFEST_NAME),
+            )
+        # CDK puts the notification on the bucket with a custom resource whose Lambda role it
+        # makes itself, one per stack, with the AWS managed basic-execution policy (logs only)
+        stack = Stack.of(self)
+        handler = next(
+            c for c in stack.node.children if c.node.id.startswith("BucketNotificationsHandler")
+        )
+        role = handler.node.find_child("Role")
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "CDK's own bucket-notification handler (a custom resource run at deploy time only): "
+            "its role's managed policy grants CloudWatch Logs writes and nothing else; CDK "
+            "offers no way to replace it.",
+        )

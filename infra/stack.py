@@ -14,7 +14,7 @@ from infra.common import logs_key
 from infra.config import PipelineConfig
 from infra.functions import PipelineFunctions
 from infra.schedule import PipelineSchedules
-from infra.snowflake import SnowflakeAccess
+from infra.snowflake import ManifestNotification, SnowflakeAccess
 from infra.storage import ExportStorage
 from infra.workflow import ASL_PATH, ExportWorkflow
 
@@ -72,6 +72,11 @@ class RdsS3ExportStack(Stack):
                 storage=self.storage,
                 iam_user_arn=config.snowflake_iam_user_arn,
                 external_id=config.snowflake_external_id,
+            )
+        self.manifest_notification: ManifestNotification | None = None
+        if config.snowflake_stage_sqs_arn:
+            self.manifest_notification = ManifestNotification(
+                self, "ManifestNotification", config=config, storage=self.storage
             )
         self._outputs()
 

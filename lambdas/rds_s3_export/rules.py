@@ -277,6 +277,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     # Snowflake's storage integration (DESC INTEGRATION): both set, or neither
     "snowflake_iam_user_arn": "",
     "snowflake_external_id": "",
+    "snowflake_stage_sqs_arn": "",
     "databases": None,
     # A run started by hand may name another export_only than its database's configured one
     # only when this is true: the prefix would otherwise hold other tables than its consumers

@@ -149,3 +149,72 @@ def test_the_longest_external_id_and_a_partition_arn_are_accepted() -> None:
     )
     assert config.snowflake_external_id == "a" * 1224
     assert config.snowflake_role_name == "rds-s3-export-snowflake"
+
+
+# --- the manifest's notification to the stage's directory table ----------------------------
+
+QUEUE = "arn:aws:sqs:us-east-1:123456789001:sf-snowpipe-AIDAEXAMPLE-abcdEFGH"
+
+
+@pytest.fixture(scope="module")
+def notified_stack(synth: Callable[..., Any]) -> Any:
+    return synth(snowflake_stage_sqs_arn=QUEUE)
+
+
+def _notifications(stack: Any) -> list[dict[str, Any]]:
+    found = [r for r in stack.resources.values() if r["Type"] == "Custom::S3BucketNotifications"]
+    return [
+        c
+        for r in found
+        for c in r["Properties"]["NotificationConfiguration"].get("QueueConfigurations", [])
+    ]
+
+
+def test_the_bucket_notifies_the_stage_of_the_manifest_only(notified_stack: Any) -> None:
+    assert notified_stack.synth_error is None, notified_stack.synth_error
+    assert _notifications(notified_stack) == [
+        {
+            "Events": ["s3:ObjectCreated:*"],
+            "Filter": {
+                "Key": {
+                    "FilterRules": [
+                        {"Name": "suffix", "Value": "_manifest.json"},
+                        {"Name": "prefix", "Value": "exports/mydb/_manifest.json"},
+                    ]
+                }
+            },
+            "QueueArn": QUEUE,
+        }
+    ]
+
+
+def test_one_notification_per_prefix(synth: Callable[..., Any]) -> None:
+    stack = synth(**DATABASES, snowflake_stage_sqs_arn=QUEUE)
+    assert stack.synth_error is None, stack.synth_error
+    prefixes = [
+        next(r["Value"] for r in c["Filter"]["Key"]["FilterRules"] if r["Name"] == "prefix")
+        for c in _notifications(stack)
+    ]
+    assert prefixes == ["exports/orders/_manifest.json", "exports/billing/_manifest.json"]
+
+
+def test_without_the_key_the_template_has_no_notification(default_stack: Any) -> None:
+    assert default_stack.stack.manifest_notification is None
+    assert not [
+        r for r in default_stack.resources.values() if r["Type"] == "Custom::S3BucketNotifications"
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "arn:aws:sns:us-east-1:123456789001:topic",
+        "arn:aws:sqs:us-east-1:12345:queue",
+        "sf-snowpipe-queue",
+        "arn:aws:sqs:us-east-1:123456789001:" + "q" * 81,
+    ],
+)
+def test_a_bad_queue_arn_is_refused_by_name(value: str) -> None:
+    with pytest.raises(ConfigError, match="context key snowflake_stage_sqs_arn") as err:
+        load_config({"snowflake_stage_sqs_arn": value})
+    assert "DESC STAGE" in str(err.value)
