@@ -78,3 +78,14 @@ def test_the_external_id_comes_from_cdk_json_when_it_is_set(
     out, err = capsys.readouterr()
     assert "STORAGE_AWS_EXTERNAL_ID = 'MYACCOUNT_SFCRole=2_abc'" in out
     assert "no --external-id" not in err
+
+
+def test_the_sandbox_hands_its_manifest_over(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sandbox import snowflake_night
+
+    manifest = json.loads(_manifest_file(tmp_path).read_text())
+    monkeypatch.setattr(snowflake_night, "sandbox_manifest", lambda: manifest)
+    assert snowflake_night.main(["--warehouse", "WH"]) == 0
+    assert 'WAREHOUSE = "WH"' in capsys.readouterr()[0]
