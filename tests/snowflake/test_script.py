@@ -127,3 +127,19 @@ def test_the_lists_of_untested_statements_are_small() -> None:
         "alert resume",
     }
     assert set(SUBSTITUTED) == {"session time zone", "stage", "procedure", "first load"}
+
+
+def test_the_procedure_body_needs_only_the_standard_library(tmp_path: Path) -> None:
+    import ast
+
+    procedure = dict(split_script(render(_night(tmp_path).manifest, **OPTIONS)))["procedure"]
+    body = procedure.split("\n$$\n", 1)[1].rsplit("$$", 1)[0]
+    imported = set()
+    for node in ast.walk(ast.parse(body)):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    # PACKAGES = ('snowflake-snowpark-python') gives the session; nothing else is installed
+    assert imported == {"__future__", "json", "re", "dataclasses", "typing"}
+    assert "def run(session: Any) -> str:" in body
