@@ -79,3 +79,30 @@ def write_sample_export(
             for entry in document(key)["perTableStatus"]
         ],
     )
+
+
+def spy_calls(client: Any, monkeypatch: Any, operation: str) -> list[dict[str, Any]]:
+    """Record the parameters of every `operation` call (`get_object`...) made through `client`
+    (the handlers' cached client, in the unit tests), for the rest of the test."""
+    calls: list[dict[str, Any]] = []
+    real = getattr(client, operation)
+
+    def spy(**params: Any) -> Any:
+        calls.append(params)
+        return real(**params)
+
+    monkeypatch.setattr(client, operation, spy)
+    return calls
+
+
+def tables_info_entries(s3: Any, bucket: str, folder: str, keys: Iterable[str]) -> list[Any]:
+    """Every perTableStatus entry of the export_tables_info files among `keys`, the keys of the
+    export folder `folder` (`<s3_prefix>/<task id>/`)."""
+    return [
+        entry
+        for key in sorted(keys)
+        if key.startswith(f"{folder}export_tables_info_")
+        for entry in json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())[
+            "perTableStatus"
+        ]
+    ]

@@ -13,6 +13,7 @@ import pytest
 
 from rds_s3_export.errors import PublishFailed
 from rds_s3_export.steps import publish_manifest as pm
+from tests.helpers import spy_calls
 from tests.unit.conftest import BUCKET
 
 
@@ -99,14 +100,7 @@ def test_the_manifest_reads_each_files_footer_with_ranged_gets(
     written = _put_export(
         s3, {"shop.orders": [_parquet(3), _parquet(4)], "shop.items": [_parquet(0)]}
     )
-    gets: list[dict[str, Any]] = []
-    real = s3.get_object
-
-    def spy(**params: Any) -> Any:
-        gets.append(params)
-        return real(**params)
-
-    monkeypatch.setattr(s3, "get_object", spy)
+    gets = spy_calls(s3, monkeypatch, "get_object")
 
     manifest = pm.manifest_of(_event(), BUCKET)
 
