@@ -108,7 +108,9 @@ STEPS: tuple[Step, ...] = (
         "publish_manifest",
         "PublishManifest",
         "Write <s3_prefix>/_manifest.json for the new export and send the ready event",
-        Duration.minutes(5),  # lists the whole export folder, one page of 1,000 keys a call
+        # lists the whole export folder (pages of 1,000 keys) and reads each data file's footer,
+        # 8 at a time, one or two small ranged GETs each
+        Duration.minutes(5),
     ),
     Step(
         "prune_snapshots",
@@ -339,7 +341,8 @@ class PipelineFunctions(Construct):
     def _allow_publish_manifest(self, policy: ScopedPolicy) -> None:
         self._list_prefixes(policy)  # the new export's folder
         prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
-        policy.allow(["s3:GetObject"], prefixes)  # export_info and export_tables_info
+        # export_info, export_tables_info, and ranged GETs of the data files' Parquet footers
+        policy.allow(["s3:GetObject"], prefixes)
         # the manifest, and nothing else, may be written
         policy.allow(
             ["s3:PutObject"],

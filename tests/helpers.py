@@ -79,3 +79,70 @@ def write_sample_export(
             for entry in document(key)["perTableStatus"]
         ],
     )
+
+
+def spy_calls(client: Any, monkeypatch: Any, operation: str) -> list[dict[str, Any]]:
+    """Record the parameters of every `operation` call (`get_object`...) made through `client`
+    (the handlers' cached client, in the unit tests), for the rest of the test."""
+    calls: list[dict[str, Any]] = []
+    real = getattr(client, operation)
+
+    def spy(**params: Any) -> Any:
+        calls.append(params)
+        return real(**params)
+
+    monkeypatch.setattr(client, operation, spy)
+    return calls
+
+
+def tables_info_entries(s3: Any, bucket: str, folder: str, keys: Iterable[str]) -> list[Any]:
+    """Every perTableStatus entry of the export_tables_info files among `keys`, the keys of the
+    export folder `folder` (`<s3_prefix>/<task id>/`)."""
+    return [
+        entry
+        for key in sorted(keys)
+        if key.startswith(f"{folder}export_tables_info_")
+        for entry in json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())[
+            "perTableStatus"
+        ]
+    ]
+
+
+def manifest_from_s3(
+    s3: Any, bucket: str, s3_prefix: str, export_task_id: str, **envelope: Any
+) -> dict[str, Any]:
+    """The version-2 manifest of an export already in `bucket`, built as PublishManifest
+    builds it (listing with sizes, export_info, tables-info, every footer by ranged GETs).
+    `envelope`: `database`, `snapshot`, `execution`, `written_at` (defaults for tests)."""
+    from rds_s3_export import manifest, parquet_footer
+
+    folder = manifest.export_folder(s3_prefix, export_task_id)
+    listing = [
+        (o["Key"], int(o["Size"]))
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
+        for o in page.get("Contents", [])
+    ]
+    keys = [key for key, _ in listing]
+    info_key = f"{folder}export_info_{export_task_id}.json"
+    info = json.loads(s3.get_object(Bucket=bucket, Key=info_key)["Body"].read())
+    tables = tables_info_entries(s3, bucket, folder, keys)
+    files = manifest.footers_to_read(bucket, export_task_id, s3_prefix, tables, listing)
+    footers = {
+        f.key: parquet_footer.read_footer(
+            parquet_footer.s3_range_reader(s3, bucket, f.key), f.size, f.key
+        )
+        for f in files
+    }
+    return manifest.build_manifest(
+        bucket=bucket,
+        s3_prefix=s3_prefix,
+        export_task_id=export_task_id,
+        export_info=info,
+        tables_info=tables,
+        listing=listing,
+        footers=footers,
+        database=envelope.get("database", {"kind": "instance", "id": "mydb"}),
+        snapshot=envelope.get("snapshot", {"id": "snap", "arn": None, "time": None}),
+        execution=envelope.get("execution", ""),
+        written_at=envelope.get("written_at", "2024-01-02T04:00:00+00:00"),
+    )

@@ -37,7 +37,8 @@ HEAD_BYTES: Final = 4  # the leading "PAR1"
 FIRST_READ_BYTES: Final = 64 * 1024
 """The first (speculative) ranged read: the last 64 KiB, which holds the footer of a typical
 file (a few hundred bytes per column and row group) and its 8-byte tail in one GET. A larger
-footer costs exactly one more GET, of the bytes missing before it."""
+footer costs exactly one more GET, of the bytes missing before it. A file smaller than this is
+read in that one GET (at most 64 KiB); only its footer is decoded."""
 
 MAX_FOOTER_BYTES: Final = 64 * 1024 * 1024
 """A footer longer than this is refused as corrupt rather than read into memory. A real

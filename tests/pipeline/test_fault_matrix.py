@@ -36,6 +36,7 @@ import pytest
 
 from sandbox.rds_sim import ExportOutcome, Timing
 from sandbox.runtime import ASL_PATH, RunResult, Sandbox
+from tests.helpers import tables_info_entries
 from tests.pipeline.manifest_watch import watching
 
 PREFIX = "exports/mydb"
@@ -461,14 +462,7 @@ def export_is_complete(sandbox: Sandbox, task_id: str) -> bool:
     if info_key not in keys:
         return False
     info = json.loads(s3.get_object(Bucket=bucket, Key=info_key)["Body"].read())
-    tables = [
-        entry
-        for key in keys
-        if key.startswith(f"{folder}export_tables_info_{task_id}_from_")
-        for entry in json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())[
-            "perTableStatus"
-        ]
-    ]
+    tables = tables_info_entries(s3, bucket, folder, keys)
     accepted = {"COMPLETE"} | (
         {"SKIPPED"} if sandbox.settings.skipped_tables_policy == "warn" else set()
     )

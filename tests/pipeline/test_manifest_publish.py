@@ -4,7 +4,6 @@ PublishManifest has replaced it, then PurgePreviousExport deletes that folder)."
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -14,6 +13,7 @@ from rds_s3_export.steps import purge_prefix
 from rds_s3_export.steps.publish_manifest import EVENT_DETAIL_TYPE, EVENT_SOURCE
 from sandbox.rds_sim import ExportOutcome
 from sandbox.runtime import RunResult, Sandbox
+from tests.helpers import tables_info_entries
 from tests.pipeline.manifest_watch import watching
 
 PREFIX = "exports/mydb"
@@ -181,14 +181,7 @@ def _lose_one_tables_files(sandbox: Sandbox, task_id: str) -> tuple[str, str]:
     folder = f"{base}{database}/{rest}/"
     for key in (k for k in data if k.startswith(folder)):
         s3.delete_object(Bucket=bucket, Key=key)
-    entries = [
-        entry
-        for key in keys
-        if key.startswith(f"{base}export_tables_info_")
-        for entry in json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())[
-            "perTableStatus"
-        ]
-    ]
+    entries = tables_info_entries(s3, bucket, base, keys)
     # AWS: space, backslash, backtick and double quote become "_" in the path
     spelt = {t["target"]: re.sub(r'[ \\`"]', "_", t["target"]) for t in entries}
     (target,) = [t for t, s in spelt.items() if s == f"{database}.{rest}"]

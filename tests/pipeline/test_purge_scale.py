@@ -19,15 +19,19 @@ OLD = "mysnapshot-2020-01-01-00-00-abcdef"
 
 @pytest.fixture
 def large_new_export(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Every completed export also gets 3,000 more data files."""
+    """Every completed export also gets 3,000 more data files: copies of its first data file,
+    in a batch folder 9 of that file's table (PublishManifest reads every footer)."""
     extra = 3000
     real = export_files.write_export
 
     def write(s3: Any, **kwargs: Any) -> Any:
         result = real(s3, **kwargs)
-        folder = f"{kwargs['s3_prefix']}/{kwargs['export_task_id']}"
-        data = (f"{folder}/shop/public.orders/9/part-{i:05d}.gz.parquet" for i in range(extra))
-        seed_objects(kwargs["bucket"], data, b"")
+        folder = f"{kwargs['s3_prefix']}/{kwargs['export_task_id']}/"
+        first = next(k for k in sorted(result.keys) if k.endswith(".parquet"))
+        table = "/".join(first[len(folder) :].split("/")[:2])
+        body = s3.get_object(Bucket=kwargs["bucket"], Key=first)["Body"].read()
+        data = (f"{folder}{table}/9/part-{i:05d}.gz.parquet" for i in range(extra))
+        seed_objects(kwargs["bucket"], data, body)
         return result
 
     monkeypatch.setattr(export_files, "write_export", write)
@@ -72,6 +76,11 @@ def test_old_objects_beside_a_large_new_export_take_one_purge_call(
     assert out["purge"]["folders"] == [f"{PREFIX}/{OLD}/"]
     assert sandbox.export_folders(PREFIX) == [out["export"]["task_id"]]
     assert len(sandbox.listing(f"{PREFIX}/")) > large_new_export
+    # and the manifest counted every file's rows, each read from its footer
+    tables = (sandbox.manifest() or {})["tables"]
+    (grown,) = [t for t in tables if t["file_count"] > large_new_export]
+    assert grown["row_count"] >= large_new_export
+    print(f"manifest: {sum(t['file_count'] for t in tables)} footers read")
 
 
 def test_a_purge_near_the_history_limit_continues_in_a_new_execution(

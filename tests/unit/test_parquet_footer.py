@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import struct
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rds_s3_export import parquet_footer as pf
+from tests.helpers import spy_calls
 from tests.unit.conftest import BUCKET
 
 # --- the independent side: what pyarrow reads ------------------------------------------------
@@ -242,19 +244,10 @@ def test_a_footer_larger_than_the_first_read_takes_exactly_one_more() -> None:
 
 def test_s3_is_asked_for_byte_ranges_only(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a 4 MB Parquet file in S3 (random bytes do not compress)
-    import os
-
     table = pa.table({"blob": pa.array([os.urandom(1_000_000) for _ in range(4)], pa.binary())})
     data = _write(table, row_group_size=1)
     s3.put_object(Bucket=BUCKET, Key="e/t/1/part-00000-x.gz.parquet", Body=data)
-    asked: list[dict[str, Any]] = []
-    real = s3.get_object
-
-    def spy(**params: Any) -> Any:
-        asked.append(params)
-        return real(**params)
-
-    monkeypatch.setattr(s3, "get_object", spy)
+    asked = spy_calls(s3, monkeypatch, "get_object")
 
     # When its footer is read
     reader = pf.s3_range_reader(s3, BUCKET, "e/t/1/part-00000-x.gz.parquet")

@@ -13,6 +13,7 @@ import pytest
 
 from rds_s3_export.errors import PublishFailed
 from rds_s3_export.steps import publish_manifest as pm
+from tests.helpers import manifest_from_s3, spy_calls
 from tests.unit.conftest import BUCKET
 
 
@@ -99,14 +100,7 @@ def test_the_manifest_reads_each_files_footer_with_ranged_gets(
     written = _put_export(
         s3, {"shop.orders": [_parquet(3), _parquet(4)], "shop.items": [_parquet(0)]}
     )
-    gets: list[dict[str, Any]] = []
-    real = s3.get_object
-
-    def spy(**params: Any) -> Any:
-        gets.append(params)
-        return real(**params)
-
-    monkeypatch.setattr(s3, "get_object", spy)
+    gets = spy_calls(s3, monkeypatch, "get_object")
 
     manifest = pm.manifest_of(_event(), BUCKET)
 
@@ -132,3 +126,20 @@ def test_a_complete_table_without_files_fails_the_publish(s3: Any) -> None:
     _put_export(s3, {"shop.orders": [_parquet(3)], "shop.gone": []})
     with pytest.raises(PublishFailed, match=r"table shop\.gone is COMPLETE but has no data files"):
         pm.manifest_of(_event(), BUCKET)
+
+
+def test_the_tests_helper_builds_the_manifest_publish_manifest_builds(s3: Any) -> None:
+    # tests.helpers.manifest_from_s3 is what the Snowflake tests build their manifests with
+    _put_export(s3, {"shop.orders": [_parquet(3), _parquet(4)], "shop.items": [_parquet(1)]})
+    published = pm.manifest_of(_event(), BUCKET)
+    helper = manifest_from_s3(
+        s3,
+        BUCKET,
+        PREFIX,
+        TASK,
+        database=published["database"],
+        snapshot=published["snapshot"],
+        execution=published["execution"],
+        written_at=published["written_at"],
+    )
+    assert helper == published

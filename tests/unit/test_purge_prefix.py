@@ -23,7 +23,7 @@ from rds_s3_export import aws
 from rds_s3_export.errors import PurgeRefused, Throttled
 from rds_s3_export.steps import purge_prefix
 from sandbox import faults
-from tests.helpers import seed_objects
+from tests.helpers import seed_objects, spy_calls
 from tests.unit.conftest import BUCKET, put
 
 PREFIX = "exports/db"
@@ -422,19 +422,6 @@ def test_without_a_time_limit_one_call_deletes_everything(
     assert state["objects_deleted"] == len(old)
 
 
-def _spy(s3: Any, monkeypatch: pytest.MonkeyPatch, operation: str) -> list[dict[str, Any]]:
-    """Record the parameters of every `operation` call of the handlers' S3 client."""
-    calls: list[dict[str, Any]] = []
-    real = getattr(s3, operation)
-
-    def spy(**params: Any) -> Any:
-        calls.append(params)
-        return real(**params)
-
-    monkeypatch.setattr(s3, operation, spy)
-    return calls
-
-
 def test_the_new_exports_keys_are_listed_only_to_verify_it_and_rds_is_asked_once(
     s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -446,7 +433,7 @@ def test_the_new_exports_keys_are_listed_only_to_verify_it_and_rds_is_asked_once
     for i in range(30):
         put(s3, f"{PREFIX}/{NEW}/shop/public.orders/2/part-{i:05d}.gz.parquet")
     put_export(s3, NEW)
-    listings = _spy(s3, monkeypatch, "list_objects_v2")
+    listings = spy_calls(s3, monkeypatch, "list_objects_v2")
     asked: list[int] = []
     monkeypatch.setattr(purge_prefix, "export_tasks", lambda fallback: asked.append(1) or [])
 
