@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sandbox import fixture_db
 from sandbox.rds_sim import ExportOutcome, Timing
 from sandbox.runtime import RunResult, Sandbox, StateRecord
 from snowflake_sql.__main__ import default_options
@@ -39,6 +40,10 @@ DEMO_TIMING = Timing(
     snapshot_seconds=20 * 60, export_starting_seconds=10 * 60, export_running_seconds=40 * 60
 )
 PREFIX = "exports/mydb"
+DEMO_DATABASE = fixture_db.POSTGRES
+"""The demo exports the PostgreSQL fixture database: every row of AWS's PostgreSQL conversion
+table, awkward names (a space, a quote, a backslash, a backtick), a table over three batch
+folders, an empty table and a table RDS skips (a space in a column name)."""
 FIRST_NIGHT = datetime(2025, 3, 3, 21, 0, tzinfo=UTC)  # a Monday, at the default schedule
 
 
@@ -148,11 +153,28 @@ def load_into_snowflake(sb: Sandbox, snow: LocalSnowflake, work: Path) -> dict[s
     snow.create_local_stage(database, schema, options["stage"], options["file_format"], stage)
     with contextlib.redirect_stdout(io.StringIO()):  # fakesnow's notes on TRANSIENT
         snow.run(sections["load"])
-    counts = {t.name: snow.count(database, schema, t.name) for t in tables_of(manifest)}
+    tables = tables_of(manifest)
+    # a table RDS skipped or failed has no Snowflake table to count
+    counts = {
+        t.name: snow.count(database, schema, t.name) for t in tables if t.status == "COMPLETE"
+    }
+    source = {t.target: len(t.rows) for t in DEMO_DATABASE.tables}
     print(f"   loaded {manifest['export_task_id']} into fakesnow {database}.{schema}:")
-    for table, rows in counts.items():
-        print(f"     {table:<20} {rows} rows")
+    for table in tables:
+        if table.name not in counts:
+            print(f"     {table.name:<28} not loaded ({table.status})")
+            continue
+        expected = source.get(table.target)
+        verdict = "" if counts[table.name] == expected else f"  MISSING: the source has {expected}"
+        print(f"     {table.name:<28} {counts[table.name]} rows{verdict}")
     return counts
+
+
+def rows_lost(counts: dict[str, int], manifest: dict[str, Any] | None) -> list[str]:
+    """Loaded tables whose row count differs from the fixture database's."""
+    source = {t.target: len(t.rows) for t in DEMO_DATABASE.tables}
+    by_name = {t.name: t.target for t in tables_of(manifest)} if manifest else {}
+    return [name for name, n in counts.items() if n != source.get(by_name.get(name, ""))]
 
 
 def next_night(sb: Sandbox, night: int) -> None:
@@ -183,9 +205,12 @@ def main() -> int:
         connect("RAW", "MYDB") as snow,
     ):
         sb.add_instance("mydb")
+        sb.rds.database = DEMO_DATABASE
         export_minutes = DEMO_TIMING.export_starting_seconds + DEMO_TIMING.export_running_seconds
         print(
-            f"database mydb (PostgreSQL), bucket {sb.settings.bucket}, prefix {PREFIX}/; "
+            f"database mydb (PostgreSQL, the fixture {DEMO_DATABASE.name!r}: "
+            f"{len(DEMO_DATABASE.tables)} tables, {DEMO_DATABASE.row_count} rows exported), "
+            f"bucket {sb.settings.bucket}, prefix {PREFIX}/; "
             f"simulated snapshot {fmt_seconds(DEMO_TIMING.snapshot_seconds)}, "
             f"export {fmt_seconds(export_minutes)}"
         )
@@ -217,6 +242,7 @@ def main() -> int:
             sb.manifest(PREFIX) == manifest_before and len(sb.ready_events()) == events_before == 2
         )
         same_counts = bool(counts_1) and counts_1 == counts_2
+        lost = rows_lost(counts_2, sb.manifest(PREFIX))
         ok = (
             first.status == "SUCCEEDED"
             and second.status == "SUCCEEDED"
@@ -225,6 +251,7 @@ def main() -> int:
             and intact
             and told
             and same_counts
+            and not lost
         )
         verdict = "complete and byte-for-byte unchanged" if intact else "MISSING OR CHANGED"
         print(f"\nnight 2's export after night 3: {verdict} ({len(before)} objects, by ETag)")
@@ -235,6 +262,10 @@ def main() -> int:
         print(
             "row counts in fakesnow, night 1 vs night 2: "
             + ("the same" if same_counts else f"DIFFERENT {counts_1} {counts_2}")
+        )
+        print(
+            "row counts against the fixture database: "
+            + (f"DIFFERENT in {', '.join(lost)}" if lost else "every table complete")
         )
     print(f"demo {'passed' if ok else 'FAILED'} in {time.monotonic() - t0:.1f} s real time")
     return 0 if ok else 1
