@@ -139,6 +139,8 @@ class RdsSimulation:
         # the source database a COMPLETE export writes (None: the small sample ``shop``); the
         # demo sets a sandbox.fixture_db database
         self.database: FixtureDatabase | None = None
+        # what an empty table gets (undocumented by AWS: see docs/sandbox.md)
+        self.empty_table_files: export_files.EmptyTableFiles = "none"
 
     # --- what tests and the demo inject ------------------------------------------------
     def fail_next_snapshot(self, status: str = "failed") -> None:
@@ -243,6 +245,7 @@ class RdsSimulation:
                 task_start_time=sim.start,
                 task_end_time=sim.end,
                 database=self.database,
+                empty_table_files=self.empty_table_files,
             )
             backend = s3_backends[ACCOUNT]["aws"]
             for i in range(self.extra_export_objects):
