@@ -619,7 +619,7 @@ _RESERVED_VALUES: Final[dict[str, list[Any]]] = {
     "from": ["here", "", None],
     "Group": [1, None, -1],
     "price$": [Decimal("1.00"), Decimal("-0.01"), None],
-    'say "hi"': ['"hi"', "", None],
+    'say"hi"': ['"hi"', "", None],
 }
 
 
@@ -645,7 +645,7 @@ def _tables(
         kinds.text_col("from", 20),
         kinds.int_col("Group"),
         kinds.decimal_col("price$", 9, 2),
-        kinds.text_col('say "hi"', 20),
+        kinds.text_col('say"hi"', 20),
     )
     reserved_rows = _rows(reserved_cols, _RESERVED_VALUES)
     spaced_cols = (kinds.int_col("id", nullable=False), kinds.decimal_col("unit price", 9, 2))

@@ -3,8 +3,10 @@ allowed, and the text the sandbox writes for values RDS converts to strings."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +93,15 @@ def test_export_text(
 ) -> None:
     assert export_text(engine, column, value) == text
     assert export_text(engine, column, None) is None
+
+
+def test_tables_rds_skips_are_exactly_those_with_unsupported_column_names() -> None:
+    """AWS skips a table whose column names hold any of its listed characters
+    (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html)."""
+    layout = json.loads(
+        (Path(__file__).parents[1] / "fixtures" / "aws_docs" / "rds_export_layout.json").read_text()
+    )
+    unsupported = layout["limitations"]["column_name_characters_that_skip_the_table"]
+    for _, table in ALL:
+        bad = any(char in column.name for column in table.columns for char in unsupported)
+        assert bad == (not table.exported), table.target
