@@ -401,7 +401,7 @@ _MYSQL_VALUES: Final[dict[str, list[Any]]] = {
 
 def _order_lines(database: str, seed: str, count: int) -> dict[str, list[Any]]:
     """Deterministic order lines: id, sku, quantity, price, ordered_at."""
-    rng = random.Random(f"{database}:{seed}")  # nosec B311 - reproducible fixture rows
+    rng = random.Random(f"{database}:{seed}")  # nosec B311
     return {
         "id": list(range(1, count + 1)),
         "Sku": [f"SKU-{rng.randrange(10_000):04d}" for _ in range(count)],
@@ -496,6 +496,9 @@ _POSTGRES_TYPES: Final = (
 Parquet type ("N/A"), so what RDS does with an ``oid`` column is undocumented and the fixture
 has none."""
 
+# an inet value of the fixture; nothing binds to it
+_ANY_IPV4: Final = "0.0.0.0"  # noqa: S104  # nosec B104
+
 _POSTGRES_VALUES: Final[dict[str, list[Any]]] = {
     "id": [1, 2, 3, 4, 5],
     "c_bigint": _five(42, -(2**63), 2**63 - 1, 0),
@@ -569,7 +572,7 @@ _POSTGRES_VALUES: Final[dict[str, list[Any]]] = {
     "c_domain": _five(1, 1, 2**31 - 1, 42),
     "c_inet": _five(
         "192.168.0.1",
-        "0.0.0.0",  # noqa: S104 - a value of the fixture, nothing binds to it
+        _ANY_IPV4,
         "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         "::1",
     ),
