@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import fixture_db
+from sandbox.export_files import table_target
 from sandbox.rds_sim import ExportOutcome, Timing
 from sandbox.runtime import RunResult, Sandbox, StateRecord
 from snowflake_sql.__main__ import default_options
@@ -41,9 +42,17 @@ DEMO_TIMING = Timing(
 )
 PREFIX = "exports/mydb"
 DEMO_DATABASE = fixture_db.POSTGRES
-"""The demo exports the PostgreSQL fixture database: every row of AWS's PostgreSQL conversion
-table, awkward names (a space, a quote, a backslash, a backtick), a table over three batch
-folders, an empty table and a table RDS skips (a space in a column name)."""
+"""The demo exports the PostgreSQL fixture database (``--mysql``: the MySQL one): every row of
+AWS's conversion table for its engine, awkward names (a space, a quote, a backslash, a
+backtick), a table over three batch folders, an empty table and a table RDS skips (a space in a
+column name)."""
+
+
+def source_rows(database: fixture_db.FixtureDatabase) -> dict[str, int]:
+    """Rows of each table of the source, by the ``target`` export_tables_info gives it."""
+    return {table_target(database.engine, t): len(t.rows) for t in database.tables}
+
+
 FIRST_NIGHT = datetime(2025, 3, 3, 21, 0, tzinfo=UTC)  # a Monday, at the default schedule
 
 
@@ -138,7 +147,9 @@ def print_result(result: RunResult) -> None:
         print(f"     cause: {result.cause}")
 
 
-def load_into_snowflake(sb: Sandbox, snow: LocalSnowflake, work: Path) -> dict[str, int]:
+def load_into_snowflake(
+    sb: Sandbox, snow: LocalSnowflake, work: Path, source_db: fixture_db.FixtureDatabase
+) -> dict[str, int]:
     """Load the export the manifest names, with the generated SQL; row counts per table."""
     manifest = sb.manifest(PREFIX)
     if manifest is None:
@@ -158,7 +169,7 @@ def load_into_snowflake(sb: Sandbox, snow: LocalSnowflake, work: Path) -> dict[s
     counts = {
         t.name: snow.count(database, schema, t.name) for t in tables if t.status == "COMPLETE"
     }
-    source = {t.target: len(t.rows) for t in DEMO_DATABASE.tables}
+    source = source_rows(source_db)
     print(f"   loaded {manifest['export_task_id']} into fakesnow {database}.{schema}:")
     for table in tables:
         if table.name not in counts:
@@ -170,9 +181,11 @@ def load_into_snowflake(sb: Sandbox, snow: LocalSnowflake, work: Path) -> dict[s
     return counts
 
 
-def rows_lost(counts: dict[str, int], manifest: dict[str, Any] | None) -> list[str]:
+def rows_lost(
+    counts: dict[str, int], manifest: dict[str, Any] | None, database: fixture_db.FixtureDatabase
+) -> list[str]:
     """Loaded tables whose row count differs from the fixture database's."""
-    source = {t.target: len(t.rows) for t in DEMO_DATABASE.tables}
+    source = source_rows(database)
     by_name = {t.name: t.target for t in tables_of(manifest)} if manifest else {}
     return [name for name, n in counts.items() if n != source.get(by_name.get(name, ""))]
 
@@ -196,7 +209,8 @@ def run(sb: Sandbox, title: str, execution_input: dict[str, Any], name: str) -> 
     return result
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    database = fixture_db.MYSQL if "--mysql" in (argv or sys.argv[1:]) else DEMO_DATABASE
     t0 = time.monotonic()
     print("rds-s3-export local demo: the real ASL file and handlers on moto (no AWS account)")
     with (
@@ -205,21 +219,25 @@ def main() -> int:
         connect("RAW", "MYDB") as snow,
     ):
         sb.add_instance("mydb")
-        sb.rds.database = DEMO_DATABASE
+        sb.rds.database = database
         export_minutes = DEMO_TIMING.export_starting_seconds + DEMO_TIMING.export_running_seconds
         print(
-            f"database mydb (PostgreSQL, the fixture {DEMO_DATABASE.name!r}: "
-            f"{len(DEMO_DATABASE.tables)} tables, {DEMO_DATABASE.row_count} rows exported), "
+            f"database mydb ({database.engine}, the fixture {database.name!r}: "
+            f"{len(database.tables)} tables, {database.row_count} rows exported), "
             f"bucket {sb.settings.bucket}, prefix {PREFIX}/; "
             f"simulated snapshot {fmt_seconds(DEMO_TIMING.snapshot_seconds)}, "
             f"export {fmt_seconds(export_minutes)}"
         )
         work = Path(tmp)
         first = run(sb, "Night 1: first export into an empty prefix", {}, "night-1")
-        counts_1 = load_into_snowflake(sb, snow, work) if first.status == "SUCCEEDED" else {}
+        counts_1 = (
+            load_into_snowflake(sb, snow, work, database) if first.status == "SUCCEEDED" else {}
+        )
         next_night(sb, 2)
         second = run(sb, "Night 2: export again, then purge night 1's export", {}, "night-2")
-        counts_2 = load_into_snowflake(sb, snow, work) if second.status == "SUCCEEDED" else {}
+        counts_2 = (
+            load_into_snowflake(sb, snow, work, database) if second.status == "SUCCEEDED" else {}
+        )
         next_night(sb, 3)
         sb.rds.next_export(
             ExportOutcome(
@@ -242,7 +260,7 @@ def main() -> int:
             sb.manifest(PREFIX) == manifest_before and len(sb.ready_events()) == events_before == 2
         )
         same_counts = bool(counts_1) and counts_1 == counts_2
-        lost = rows_lost(counts_2, sb.manifest(PREFIX))
+        lost = rows_lost(counts_2, sb.manifest(PREFIX), database)
         ok = (
             first.status == "SUCCEEDED"
             and second.status == "SUCCEEDED"
