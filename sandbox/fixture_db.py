@@ -401,7 +401,7 @@ _MYSQL_VALUES: Final[dict[str, list[Any]]] = {
 
 def _order_lines(database: str, seed: str, count: int) -> dict[str, list[Any]]:
     """Deterministic order lines: id, sku, quantity, price, ordered_at."""
-    rng = random.Random(f"{database}:{seed}")  # nosec B311 - reproducible fixture rows
+    rng = random.Random(f"{database}:{seed}")  # nosec B311
     return {
         "id": list(range(1, count + 1)),
         "Sku": [f"SKU-{rng.randrange(10_000):04d}" for _ in range(count)],
@@ -416,69 +416,6 @@ ORDER_LINE_COUNT: Final = 120
 # Spread over three batch folders, with gaps in the partition numbers (as RDS's own example
 # shows: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.FileNames.html).
 _SPREAD_FILES: Final = ((1, 0), (1, 2), (2, 0), (3, 1), (3, 4))
-
-
-def _mysql_tables() -> tuple[FixtureTable, ...]:
-    db = MYSQL_DATABASE
-    lines_cols = (
-        _col("id", "INT", "int", precision=10, nullable=False),
-        _col("Sku", "VARCHAR", "varchar(32)", char_length=32),
-        _col("quantity", "SMALLINT", "smallint", precision=5),
-        _col("unit_price", "DECIMAL", "decimal(10,2)", precision=10, scale=2),
-    )
-    reserved_cols = (
-        _col("id", "INT", "int", precision=10, nullable=False),
-        _col("from", "VARCHAR", "varchar(20)", char_length=20),
-        _col("Group", "INT", "int", precision=10),
-        _col("price$", "DECIMAL", "decimal(9,2)", precision=9, scale=2),
-        _col('say "hi"', "VARCHAR", "varchar(20)", char_length=20),
-    )
-    reserved_values: dict[str, list[Any]] = {
-        "id": [1, 2, 3],
-        "from": ["here", "", None],
-        "Group": [1, None, -1],
-        "price$": [Decimal("1.00"), Decimal("-0.01"), None],
-        'say "hi"': ['"hi"', "", None],
-    }
-    empty_cols = (
-        _col("id", "INT", "int", precision=10, nullable=False),
-        _col("note", "VARCHAR", "varchar(10)", char_length=10),
-    )
-    spaced_cols = (
-        _col("id", "INT", "int", precision=10, nullable=False),
-        _col("unit price", "DECIMAL", "decimal(9,2)", precision=9, scale=2),
-    )
-    return (
-        FixtureTable(
-            db,
-            db,
-            "all_types",
-            _MYSQL_TYPES,
-            _rows(_MYSQL_TYPES, _MYSQL_VALUES),
-            files=((1, 0), (2, 0)),
-        ),
-        FixtureTable(
-            db,
-            db,
-            "Order Lines",
-            lines_cols,
-            _rows(lines_cols, _order_lines(db, "lines", ORDER_LINE_COUNT)),
-            files=_SPREAD_FILES,
-        ),
-        FixtureTable(db, db, "select", reserved_cols, _rows(reserved_cols, reserved_values)),
-        FixtureTable(
-            db, db, 'Quote"Mark$Table', reserved_cols, _rows(reserved_cols, reserved_values)
-        ),
-        FixtureTable(db, db, "empty_table", empty_cols, ()),
-        FixtureTable(
-            db,
-            db,
-            "spaced_columns",
-            spaced_cols,
-            ((1, Decimal("1.00")),),
-            skipped_reason=SKIPPED_COLUMN_NAME,
-        ),
-    )
 
 
 SKIPPED_COLUMN_NAME: Final = "COLUMN_NAME_NOT_SUPPORTED"
@@ -559,6 +496,9 @@ _POSTGRES_TYPES: Final = (
 Parquet type ("N/A"), so what RDS does with an ``oid`` column is undocumented and the fixture
 has none."""
 
+# an inet value of the fixture; nothing binds to it
+_ANY_IPV4: Final = "0.0.0.0"  # noqa: S104  # nosec B104
+
 _POSTGRES_VALUES: Final[dict[str, list[Any]]] = {
     "id": [1, 2, 3, 4, 5],
     "c_bigint": _five(42, -(2**63), 2**63 - 1, 0),
@@ -632,7 +572,7 @@ _POSTGRES_VALUES: Final[dict[str, list[Any]]] = {
     "c_domain": _five(1, 1, 2**31 - 1, 42),
     "c_inet": _five(
         "192.168.0.1",
-        "0.0.0.0",  # noqa: S104 - a value of the fixture, nothing binds to it
+        _ANY_IPV4,
         "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         "::1",
     ),
@@ -650,64 +590,83 @@ _POSTGRES_VALUES: Final[dict[str, list[Any]]] = {
 }
 
 
-def _postgres_tables() -> tuple[FixtureTable, ...]:
-    db, public = POSTGRES_DATABASE, POSTGRES_SCHEMA
+@dataclass(frozen=True)
+class _Kinds:
+    """An engine's spelling of the few column types the small tables use."""
+
+    integer: tuple[str, str, int]  # doc type, declared type, precision
+    smallint: tuple[str, str, int]
+    text: tuple[str, str]  # doc type, declared type ({n}: its length, if it has one)
+    decimal: tuple[str, str]  # doc type, declared type with {p} and {s}
+
+    def int_col(self, name: str, *, nullable: bool = True) -> FixtureColumn:
+        doc, sql, precision = self.integer
+        return _col(name, doc, sql, precision=precision, nullable=nullable)
+
+    def small_col(self, name: str) -> FixtureColumn:
+        doc, sql, precision = self.smallint
+        return _col(name, doc, sql, precision=precision)
+
+    def text_col(self, name: str, length: int) -> FixtureColumn:
+        doc, sql = self.text
+        sized = "{n}" in sql
+        return _col(name, doc, sql.format(n=length), char_length=length if sized else 0)
+
+    def decimal_col(self, name: str, precision: int, scale: int) -> FixtureColumn:
+        doc, sql = self.decimal
+        return _col(name, doc, sql.format(p=precision, s=scale), precision=precision, scale=scale)
+
+
+_RESERVED_VALUES: Final[dict[str, list[Any]]] = {
+    "id": [1, 2, 3],
+    "from": ["here", "", None],
+    "Group": [1, None, -1],
+    "price$": [Decimal("1.00"), Decimal("-0.01"), None],
+    'say"hi"': ['"hi"', "", None],
+}
+
+
+def _tables(
+    db: str,
+    schema: str,
+    *,
+    lines_schema: str,
+    kinds: _Kinds,
+    all_types: FixtureTable,
+    awkward_names: tuple[str, ...],
+) -> tuple[FixtureTable, ...]:
+    """``all_types``, then the tables both engines share: ``Order Lines`` over batch folders,
+    the awkward names, an empty table and a table RDS skips."""
     lines_cols = (
-        _col("id", "INTEGER", "integer", precision=32, nullable=False),
-        _col("Sku", "VARCHAR(N)", "character varying(32)", char_length=32),
-        _col("quantity", "SMALLINT", "smallint", precision=16),
-        _col("unit_price", "DECIMAL", "numeric(10,2)", precision=10, scale=2),
+        kinds.int_col("id", nullable=False),
+        kinds.text_col("Sku", 32),
+        kinds.small_col("quantity"),
+        kinds.decimal_col("unit_price", 10, 2),
     )
     reserved_cols = (
-        _col("id", "INTEGER", "integer", precision=32, nullable=False),
-        _col("from", "TEXT", "text"),
-        _col("Group", "INTEGER", "integer", precision=32),
-        _col("price$", "DECIMAL", "numeric(9,2)", precision=9, scale=2),
-        _col('say "hi"', "TEXT", "text"),
+        kinds.int_col("id", nullable=False),
+        kinds.text_col("from", 20),
+        kinds.int_col("Group"),
+        kinds.decimal_col("price$", 9, 2),
+        kinds.text_col('say"hi"', 20),
     )
-    reserved_values: dict[str, list[Any]] = {
-        "id": [1, 2, 3],
-        "from": ["here", "", None],
-        "Group": [1, None, -1],
-        "price$": [Decimal("1.00"), Decimal("-0.01"), None],
-        'say "hi"': ['"hi"', "", None],
-    }
-    empty_cols = (
-        _col("id", "INTEGER", "integer", precision=32, nullable=False),
-        _col("note", "TEXT", "text"),
-    )
-    spaced_cols = (
-        _col("id", "INTEGER", "integer", precision=32, nullable=False),
-        _col("unit price", "DECIMAL", "numeric(9,2)", precision=9, scale=2),
-    )
+    reserved_rows = _rows(reserved_cols, _RESERVED_VALUES)
+    spaced_cols = (kinds.int_col("id", nullable=False), kinds.decimal_col("unit price", 9, 2))
+    lines = _rows(lines_cols, _order_lines(db, "lines", ORDER_LINE_COUNT))
     return (
+        all_types,
+        FixtureTable(db, lines_schema, "Order Lines", lines_cols, lines, files=_SPREAD_FILES),
+        *(FixtureTable(db, schema, name, reserved_cols, reserved_rows) for name in awkward_names),
         FixtureTable(
             db,
-            public,
-            "all_types",
-            _POSTGRES_TYPES,
-            _rows(_POSTGRES_TYPES, _POSTGRES_VALUES),
-            files=((1, 0), (2, 0)),
+            schema,
+            "empty_table",
+            (kinds.int_col("id", nullable=False), kinds.text_col("note", 10)),
+            (),
         ),
         FixtureTable(
             db,
-            "Sales Dept",
-            "Order Lines",
-            lines_cols,
-            _rows(lines_cols, _order_lines(db, "lines", ORDER_LINE_COUNT)),
-            files=_SPREAD_FILES,
-        ),
-        FixtureTable(db, public, "select", reserved_cols, _rows(reserved_cols, reserved_values)),
-        FixtureTable(
-            db, public, 'Quote"Mark$Table', reserved_cols, _rows(reserved_cols, reserved_values)
-        ),
-        FixtureTable(
-            db, public, "back\\slash`tick", reserved_cols, _rows(reserved_cols, reserved_values)
-        ),
-        FixtureTable(db, public, "empty_table", empty_cols, ()),
-        FixtureTable(
-            db,
-            public,
+            schema,
             "spaced_columns",
             spaced_cols,
             ((1, Decimal("1.00")),),
@@ -716,9 +675,54 @@ def _postgres_tables() -> tuple[FixtureTable, ...]:
     )
 
 
-MYSQL: Final = FixtureDatabase("mysql", MYSQL_DATABASE, _mysql_tables())
+_MYSQL_KINDS: Final = _Kinds(
+    ("INT", "int", 10), ("SMALLINT", "smallint", 5), ("VARCHAR", "varchar({n})"),
+    ("DECIMAL", "decimal({p},{s})"),
+)  # fmt: skip
+_POSTGRES_KINDS: Final = _Kinds(
+    ("INTEGER", "integer", 32), ("SMALLINT", "smallint", 16), ("TEXT", "text"),
+    ("DECIMAL", "numeric({p},{s})"),
+)  # fmt: skip
+
+MYSQL: Final = FixtureDatabase(
+    "mysql",
+    MYSQL_DATABASE,
+    _tables(
+        MYSQL_DATABASE,
+        MYSQL_DATABASE,
+        lines_schema=MYSQL_DATABASE,
+        kinds=_MYSQL_KINDS,
+        all_types=FixtureTable(
+            MYSQL_DATABASE,
+            MYSQL_DATABASE,
+            "all_types",
+            _MYSQL_TYPES,
+            _rows(_MYSQL_TYPES, _MYSQL_VALUES),
+            files=((1, 0), (2, 0)),
+        ),
+        awkward_names=("select", 'Quote"Mark$Table'),
+    ),
+)
 """The MySQL (and MariaDB) fixture database; its schema is the database (MySQL has no other)."""
-POSTGRES: Final = FixtureDatabase("postgres", POSTGRES_DATABASE, _postgres_tables())
+POSTGRES: Final = FixtureDatabase(
+    "postgres",
+    POSTGRES_DATABASE,
+    _tables(
+        POSTGRES_DATABASE,
+        POSTGRES_SCHEMA,
+        lines_schema="Sales Dept",
+        kinds=_POSTGRES_KINDS,
+        all_types=FixtureTable(
+            POSTGRES_DATABASE,
+            POSTGRES_SCHEMA,
+            "all_types",
+            _POSTGRES_TYPES,
+            _rows(_POSTGRES_TYPES, _POSTGRES_VALUES),
+            files=((1, 0), (2, 0)),
+        ),
+        awkward_names=("select", 'Quote"Mark$Table', "back\\slash`tick"),
+    ),
+)
 """The PostgreSQL fixture database: schemas ``public`` and ``Sales Dept``."""
 
 FIXTURES: Final[dict[str, FixtureDatabase]] = {"mysql": MYSQL, "postgres": POSTGRES}

@@ -36,6 +36,7 @@ from moto.s3.models import s3_backends
 from rds_s3_export import rules
 from sandbox import export_files, iam_replay
 from sandbox.clock import SimClock
+from sandbox.fixture_db import FixtureDatabase
 
 PROGRESS_CURVES = ("linear", "none-until-done", "slow-first", "fast-first")
 
@@ -135,6 +136,11 @@ class RdsSimulation:
         # a COMPLETE export also writes this many empty data files (a large export, for the
         # bench), straight into moto's S3 backend: through the API they cost ~1 ms each
         self.extra_export_objects = 0
+        # the source database a COMPLETE export writes (None: the small sample ``shop``); the
+        # demo sets a sandbox.fixture_db database
+        self.database: FixtureDatabase | None = None
+        # what an empty table gets (undocumented by AWS: see docs/sandbox.md)
+        self.empty_table_files: export_files.EmptyTableFiles = "none"
 
     # --- what tests and the demo inject ------------------------------------------------
     def fail_next_snapshot(self, status: str = "failed") -> None:
@@ -238,6 +244,8 @@ class RdsSimulation:
                 iam_role_arn=sim.role_arn,
                 task_start_time=sim.start,
                 task_end_time=sim.end,
+                database=self.database,
+                empty_table_files=self.empty_table_files,
             )
             backend = s3_backends[ACCOUNT]["aws"]
             for i in range(self.extra_export_objects):
