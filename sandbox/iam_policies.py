@@ -467,9 +467,21 @@ def _caller(request: Request, policies: Policies) -> Caller:
 
 def evaluate(requests: Iterable[Request], policies: Policies) -> list[Decision]:
     """Every distinct request, evaluated by iam-simulate in one Node process."""
-    unique = list(dict.fromkeys(requests))
+    return [d for _, d in evaluate_each([(list(dict.fromkeys(requests)), policies)])]
+
+
+def evaluate_each(
+    batches: Iterable[tuple[Iterable[Request], Policies]],
+) -> list[tuple[int, Decision]]:
+    """(index of the batch, decision) of every distinct request of each batch, each against its
+    batch's policies, all in one Node process (one process start instead of one a batch)."""
+    unique = [
+        (index, request, policies)
+        for index, (requests, policies) in enumerate(batches)
+        for request in dict.fromkeys(requests)
+    ]
     batch = []
-    for request in unique:
+    for _, request, policies in unique:
         principal, identity, keys = _caller(request, policies)
         batch.append(
             {
@@ -503,12 +515,12 @@ def evaluate(requests: Iterable[Request], policies: Policies) -> list[Decision]:
         raise RuntimeError(f"{SIMULATOR.name} failed: {completed.stderr.strip()}")
     results = json.loads(completed.stdout)
     decisions = []
-    for request, result in zip(unique, results, strict=True):
+    for (index, request, _), result in zip(unique, results, strict=True):
         detail = json.dumps(result.get("errors")) if result["result"] == "Error" else ""
         ignored = result.get("ignoredContextKeys") or []
         if ignored:
             detail = f"context keys ignored by the evaluator: {ignored}"
-        decisions.append(Decision(request, result["result"], detail))
+        decisions.append((index, Decision(request, result["result"], detail)))
     return decisions
 
 

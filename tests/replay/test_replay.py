@@ -348,16 +348,18 @@ class Replay:
         return requests
 
     def denied(self, policies: Callable[[str], Policies] | None = None) -> list[str]:
-        found = []
-        for scenario in self.requests:
+        """Every request of every scenario that its policies deny (one evaluator run)."""
+        scenarios = list(self.requests)
+        batches = []
+        for scenario in scenarios:
             chosen = (policies or self.policies)(scenario)
-            for decision in iam_policies.evaluate(self.with_trust(scenario, chosen), chosen):
-                if not decision.allowed:
-                    found.append(
-                        f"[{scenario}] {decision.result}: {decision.request.describe()}"
-                        + (f" {decision.detail}" if decision.detail else "")
-                    )
-        return found
+            batches.append((self.with_trust(scenario, chosen), chosen))
+        return [
+            f"[{scenarios[index]}] {decision.result}: {decision.request.describe()}"
+            + (f" {decision.detail}" if decision.detail else "")
+            for index, decision in iam_policies.evaluate_each(batches)
+            if not decision.allowed
+        ]
 
     def unused(self) -> list[tuple[str, str]]:
         all_requests = [r for requests in self.requests.values() for r in requests]
