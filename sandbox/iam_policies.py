@@ -42,6 +42,7 @@ from sandbox.iam_replay import (
 ROOT = Path(__file__).resolve().parent.parent
 SIMULATOR = Path(__file__).resolve().parent / "iam_simulate.mjs"
 SNOWFLAKE_ROLE = "snowflake-role"
+PIPELINE_HANDLERS = "rds_s3_export.steps."  # the pipeline's functions: one per step module
 SERVICE = "service:"  # a request's principal `service:<name>`: an AWS service principal
 USER = "user:"  # a request's principal `user:<ARN>`: an IAM user of another account
 
@@ -159,8 +160,8 @@ class Resolver:
         for logical_id, resource in self.resources.items():
             kind, props = resource["Type"], resource.get("Properties", {})
             if kind == "AWS::Lambda::Function":
-                module = str(props.get("Handler", "")).rsplit(".", 2)[-2]
-                arn = n.function_arns.get(module)
+                handler = str(props.get("Handler", ""))
+                arn = n.function_arns.get(handler.rsplit(".", 2)[-2] if "." in handler else "")
                 if arn:
                     self.refs[logical_id] = arn.rsplit(":", 1)[-1]
                     self.attrs[(logical_id, "Arn")] = arn
@@ -404,7 +405,10 @@ def _principals_of_roles(resources: Mapping[str, Any]) -> dict[str, str]:
     for logical_id, resource in resources.items():
         kind, props = resource["Type"], resource.get("Properties", {})
         if kind == "AWS::Lambda::Function":
-            module = str(props["Handler"]).rsplit(".", 2)[-2]
+            handler = str(props.get("Handler", ""))
+            if not handler.startswith(PIPELINE_HANDLERS):
+                continue  # a CDK helper run by CloudFormation at deploy time, not the pipeline
+            module = handler.rsplit(".", 2)[-2]
             role_of[props["Role"]["Fn::GetAtt"][0]] = function_principal(module)
             env = props.get("Environment", {}).get("Variables", {})
             export_role = env.get("EXPORT_ROLE_ARN")

@@ -896,3 +896,47 @@ def test_the_replay_imports_nothing_of_the_sandbox_back() -> None:
 
     cycles = [c for m in sorted(graph) if (c := cycle_from(m, m, (m,)))]
     assert cycles == [], cycles
+
+
+def test_replay_leaves_out_the_roles_of_cdk_helper_functions(
+    replays: Callable[..., Replay],
+) -> None:
+    """A function CloudFormation runs at deploy time (a CDK custom resource: a bucket
+    notification's handler, say) is not a principal of the pipeline: its grants are neither
+    replayed nor reported unused."""
+    replay = replays("instance", ("happy path",))
+    template = json.loads(json.dumps(replay.template))
+    template["Resources"]["HelperRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                    }
+                ]
+            }
+        },
+    }
+    template["Resources"]["HelperPolicy"] = {
+        "Type": "AWS::IAM::Policy",
+        "Properties": {
+            "PolicyDocument": {
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:PutBucketNotification", "Resource": "*"}
+                ]
+            },
+            "Roles": [{"Ref": "HelperRole"}],
+        },
+    }
+    template["Resources"]["Helper"] = {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {"Handler": "index.handler", "Role": {"Fn::GetAtt": ["HelperRole", "Arn"]}},
+    }
+    policies = replay.policies("happy path", template)
+    assert "function:index" not in policies.principal_arns
+    assert iam_policies.unused_grants(policies, replay.requests["happy path"]) == (
+        iam_policies.unused_grants(replay.policies("happy path"), replay.requests["happy path"])
+    )
