@@ -66,8 +66,8 @@ def _state_machine_keys(names: Names, template: Mapping[str, Any]) -> list[dict[
 
 
 def _scheduler_keys(names: Names, template: Mapping[str, Any]) -> list[dict[str, str]]:
-    # The page names the schedule group's ARN as aws:SourceArn; its earlier version (and the
-    # Scheduler troubleshooting page) the schedule's: both are replayed, both must pass.
+    # The page names the schedule group's ARN as aws:SourceArn; an earlier version of it named
+    # the schedule's ARN. Both are replayed, and the trust policy must accept both.
     found = []
     for resource in template["Resources"].values():
         if resource["Type"] != "AWS::Scheduler::Schedule":
