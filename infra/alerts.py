@@ -7,8 +7,10 @@ Defaults owned here:
   link);
 * a CloudWatch alarm fires when a scheduled start ends in the schedules' dead-letter queue
   (the execution never started, so no execution event exists);
-* the topic is encrypted with its own KMS key (rotation on), refuses plain HTTP, and accepts
-  publishes only from that rule and that alarm;
+* the topic is encrypted with its own KMS key (rotation on) and refuses plain HTTP. Its policy
+  lets two service principals publish, each only for its own source: EventBridge for that rule,
+  CloudWatch for that alarm. It has no Deny, so an IAM principal of this account whose own
+  policy allows sns:Publish on the topic may publish too;
 * an e-mail subscription exists only if `alert_email` is set (AWS e-mails a confirmation link).
 """
 

@@ -95,7 +95,10 @@ STEPS: tuple[Step, ...] = (
     Step(
         "purge_prefix",
         "PurgePrefix",
-        "Verify the new export, then delete older export folders one page at a time",
+        (
+            "Verify the new export, then delete older export folders page after page within "
+            "its time budget (the folder the manifest names last)"
+        ),
         Duration.minutes(5),
     ),
     Step(
@@ -156,7 +159,6 @@ class PipelineFunctions(Construct):
         self._allow_publish_manifest(self.policies["publish_manifest"])
         self._allow_discard_failed_export(self.policies["discard_failed_export"])
         self._allow_prune_snapshots(self.policies["prune_snapshots"])
-        storage.allow_export_grants(self.role("start_export"))
 
     def role(self, module: str) -> iam.IRole:
         role = self.functions[module].role

@@ -24,6 +24,11 @@ RETRY_ATTEMPTS = 10
 RETRY_MAX_EVENT_AGE = Duration.hours(4)  # a daily export may start late, not a day late
 DEAD_LETTER_RETENTION = Duration.days(14)
 SCHEDULE_NAME_MAX = 64
+# A schedule's Description is at most 512 characters (CreateSchedule, "Description", and
+# CloudFormation's validation of AWS::Scheduler::Schedule refuses more at synth):
+# https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html
+SCHEDULE_DESCRIPTION_MAX = 512
+ELLIPSIS = "..."
 
 
 class PipelineSchedules(Construct):
@@ -82,10 +87,7 @@ class PipelineSchedules(Construct):
                 "Schedule" if not config.multi_database else f"Schedule{index + 1}",
                 name=_schedule_name(config, index, database),
                 group_name=config.pipeline_name,
-                description=(
-                    f"Export {database.kind} {database.identifier} to "
-                    f"s3://<bucket>/{database.s3_prefix}/"
-                ),
+                description=schedule_description(database),
                 schedule_expression=config.schedule_expression,
                 schedule_expression_timezone=config.schedule_timezone,
                 flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
@@ -112,3 +114,14 @@ def _schedule_name(config: PipelineConfig, index: int, database: Database) -> st
     if not config.multi_database:
         return f"export-{database.identifier}"[:SCHEDULE_NAME_MAX]
     return f"export-{index + 1}-{database.identifier}"[:SCHEDULE_NAME_MAX]
+
+
+def schedule_description(database: Database) -> str:
+    """`Export <kind> <identifier> to s3://<bucket>/<s3_prefix>/`, with the prefix cut short
+    (ending in `...`) where a valid prefix would make it longer than Scheduler accepts."""
+    head = f"Export {database.kind} {database.identifier} to s3://<bucket>/"
+    text = f"{head}{database.s3_prefix}/"
+    if len(text) <= SCHEDULE_DESCRIPTION_MAX:
+        return text
+    room = SCHEDULE_DESCRIPTION_MAX - len(head) - len(ELLIPSIS)
+    return f"{head}{database.s3_prefix[:room]}{ELLIPSIS}"

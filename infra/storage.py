@@ -8,10 +8,15 @@ Defaults owned here:
 * versioning is off on purpose: the purge step deletes the previous export once a newer one is
   complete, and with versioning every deleted export would stay billed as non-current versions.
   The history of the data lives in the database's snapshots, not in old Parquet files;
-* the key rotates yearly, is retained, and lets the start-export function have RDS create
-  grants on it (`kms:GrantIsForAWSResource`), which is how StartExportTask uses a key;
-* the export role is assumable only by `export.rds.amazonaws.com` for export tasks of this
-  account and region, and may touch only the configured prefixes.
+* the key rotates yearly and is retained. Its policy is CDK's default (the account's root may
+  use it, so the account's IAM policies grant its use): it names no role of this stack, since
+  KMS refuses a key policy whose principals do not exist yet or are not yet visible
+  (https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html). Each role's
+  own IAM policy grants what it does with the key, the start-export function's CreateGrant only
+  for grants RDS makes (`kms:GrantIsForAWSResource`), which is how StartExportTask uses a key;
+* the export role is assumable by `export.rds.amazonaws.com` (AWS's documented trust policy,
+  without conditions), may touch only the configured prefixes, and only the start-export
+  function may pass it to RDS (`iam:PassRole`).
 
 An existing bucket (`bucket_name`) or key (`kms_key_arn`) is imported instead; the stack then
 cannot change its policies (see "cdk deploy" in docs/deploy.md for what they need).
@@ -19,7 +24,7 @@ cannot change its policies (see "cdk deploy" in docs/deploy.md for what they nee
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -73,33 +78,6 @@ class ExportStorage(Construct):
             "export folder after its export task, and a run's files are not known in advance.",
         )
 
-    def allow_export_grants(self, role: iam.IRole) -> None:
-        """Let `role` start exports with this key: DescribeKey, and CreateGrant for RDS only.
-
-        StartExportTask has RDS create a grant on the key with the caller's permissions; the
-        `kms:GrantIsForAWSResource` condition limits that to grants made by an AWS service.
-        An imported key's policy is not the stack's to change: see "cdk deploy" in docs/deploy.md.
-        """
-        if not isinstance(self.key, kms.Key):
-            return
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowStartExportToDescribeKey",
-                principals=[iam.ArnPrincipal(role.role_arn)],
-                actions=["kms:DescribeKey"],
-                resources=["*"],
-            )
-        )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowRdsExportGrantsForStartExport",
-                principals=[iam.ArnPrincipal(role.role_arn)],
-                actions=["kms:CreateGrant"],
-                resources=["*"],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            )
-        )
-
     def _create_key(self) -> kms.Key:
         return kms.Key(
             self,
@@ -151,17 +129,16 @@ class ExportStorage(Construct):
             self,
             "ExportRole",
             description=f"{self._config.pipeline_name}: assumed by RDS to write snapshot exports",
-            # Assumed by the RDS export service:
+            # Assumed by the RDS export service, with exactly the trust policy AWS documents for
+            # it, which has no condition:
             # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html
-            assumed_by=iam.ServicePrincipal(
-                EXPORT_SERVICE,
-                conditions={
-                    # Only for this account's exports (confused-deputy prevention; AWS names no
-                    # export-task ARN for aws:SourceArn, so only aws:SourceAccount is used):
-                    # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/cross-service-confused-deputy-prevention.html
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                },
-            ),
+            # ("Providing access to an Amazon S3 bucket using an IAM role"). No AWS page says
+            # RDS sends aws:SourceAccount or aws:SourceArn when it assumes this role (RDS's
+            # confused-deputy page covers resource policies that name RDS:
+            # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/cross-service-confused-deputy-prevention.html),
+            # and a condition on a key RDS does not send would refuse every export. What limits
+            # the role's use is iam:PassRole: only the start-export function may pass it.
+            assumed_by=iam.ServicePrincipal(EXPORT_SERVICE),
         )
         policy = ScopedPolicy(self, "ExportRolePolicy", role)
         policy.allow(

@@ -1,43 +1,35 @@
-"""IAM replay: every AWS request the pipeline makes in the sandbox, checked against the stack's
-own IAM policies by a real policy evaluator.
+"""IAM replay, part 1: the recorder. Every AWS request the pipeline makes in the sandbox is
+turned into the IAM requests AWS authorizes for it; sandbox/iam_policies.py (part 2) evaluates
+them against the synthesised stack's policies.
 
-1. Record. `Recorder` hooks botocore's `provide-client-params` event on the default session
-   (the one `rds_s3_export.aws.client` makes its clients from). Each call made while a principal
-   is set in the `PRINCIPAL` context variable is turned into the IAM requests AWS authorizes for
-   it, through `OPERATIONS`: action, resource ARN(s) as the Service Authorization Reference
-   defines them for that action, and the condition keys the request carries. The principal is
-   set by `sandbox.seams` around each handler (`function:<module>`) and by the RDS simulation
-   around the files it writes in RDS's name (`export-role`). The state machine's invocations
-   and the scheduler's starts are derived from the executions (`state_machine_requests`,
-   `scheduler_requests`). A call missing from `OPERATIONS` fails loudly.
-2. Evaluate. `Policies.from_template` resolves the synthesised template's intrinsic functions to
-   the sandbox's concrete names and ARNs and collects each role's identity policies (plus the
-   bucket policy and the key policy as resource policies); `evaluate` hands every request to
-   `@cloud-copilot/iam-simulate` (pinned in package.json, run by sandbox/iam_simulate.mjs, one
-   Node process per batch).
-3. Unused grants: `unused_grants` lists, per role, every allowed action that no request used.
+`Recorder` hooks botocore's `provide-client-params` event on the default session (the one
+`rds_s3_export.aws.client` makes its clients from). Each call made while a principal is set in
+the `PRINCIPAL` context variable is turned into the IAM requests AWS authorizes for it, through
+`OPERATIONS`: action, resource ARN(s) as the Service Authorization Reference defines them for
+that action, and the condition keys the request carries. The sandbox sets the principal around
+each handler (`function:<module>`) and around the files the RDS simulation writes in RDS's name
+(`export-role`). The state machine's invocations and its own StartExecution (a purge that
+continues in a new execution) are derived from each execution's history
+(`state_machine_requests`), the scheduler's starts from each start (`scheduler_requests`). A
+call missing from `OPERATIONS` fails loudly.
 
-What this proves and what still needs an account: docs/sandbox.md, "IAM replay".
+The sandbox records into this module; it imports nothing of the sandbox back (what it needs of
+the sandbox's state, the tags of a snapshot, it is handed in `Env`), so the recorder and the
+evaluator can be used and tested on their own. What this proves and what still needs an
+account: docs/sandbox.md, "IAM replay".
 """
 
 from __future__ import annotations
 
 import contextvars
-import fnmatch
 import json
-import shutil
-import subprocess  # nosec B404
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
-
-ROOT = Path(__file__).resolve().parent.parent
-SIMULATOR = Path(__file__).resolve().parent / "iam_simulate.mjs"
 
 # Who is making the current call: `function:<module>`, `export-role`; None: not recorded (the
 # sandbox's own set-up and inspection calls).
@@ -67,16 +59,26 @@ class UnmappedOperation(RuntimeError):
     """The pipeline made a call that `OPERATIONS` does not map to IAM requests."""
 
 
+# The tags RDS holds on a snapshot: (resource type `snapshot` or `cluster-snapshot`, id) -> tags
+SnapshotTags = Callable[[str, str], Mapping[str, str]]
+
+
+def _no_tags(kind: str, ident: str) -> Mapping[str, str]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Env:
     """The sandbox's account, region and the export bucket and key (their default encryption
-    decides which KMS requests S3 makes on the caller's behalf)."""
+    decides which KMS requests S3 makes on the caller's behalf), and how to read a snapshot's
+    tags (the sandbox reads them from its simulated RDS; a client call would be recorded)."""
 
     account: str
     region: str
     bucket: str
     key_arn: str
     partition: str = "aws"
+    snapshot_tags: SnapshotTags = field(default=_no_tags, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -248,23 +250,9 @@ def _rds_create_snapshot(action: str, source: tuple[str, str], target: tuple[str
     return mapper
 
 
-def _snapshot_tags(kind: str, ident: str) -> dict[str, str]:
-    """The tags RDS holds on a snapshot (read from moto's backend, not through a client: a
-    client call here would itself be recorded)."""
-    from moto.rds.models import rds_backends  # noqa: PLC0415 - only needed while recording
-
-    from sandbox.runtime import ACCOUNT, REGION  # noqa: PLC0415 - avoids an import cycle
-
-    backend = rds_backends[ACCOUNT][REGION]
-    table = backend.cluster_snapshots if kind == "cluster-snapshot" else backend.database_snapshots
-    snapshot = table.get(ident) or table.get(ident.lower())
-    tags = getattr(snapshot, "tags", None) or []
-    return {t["Key"]: t["Value"] for t in tags}
-
-
 def _rds_delete_snapshot(action: str, param: str, kind: str) -> Mapper:
     def mapper(p: Mapping[str, Any], env: Env) -> list[Access]:
-        tags = _snapshot_tags(kind, p[param])
+        tags = env.snapshot_tags(kind, p[param])
         context = {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
         return [(action, _rds_arn(env, kind, p[param]), context)]
 
@@ -398,12 +386,12 @@ def requests_for(
             "its Service Authorization Reference page"
         )
     return [
-        Request(principal, f"{service}:{operation}", action, resource, _freeze(context))
+        Request(principal, f"{service}:{operation}", action, resource, freeze_context(context))
         for action, resource, context in mapper(params, env)
     ]
 
 
-def _freeze(context: Mapping[str, Any]) -> tuple[tuple[str, str | tuple[str, ...]], ...]:
+def freeze_context(context: Mapping[str, Any]) -> tuple[tuple[str, str | tuple[str, ...]], ...]:
     return tuple(
         sorted((k, tuple(v) if isinstance(v, list | tuple) else str(v)) for k, v in context.items())
     )
@@ -452,21 +440,44 @@ class Recorder:
             events.unregister("provide-client-params.*.*", unique_id=id(self))
 
 
+def _invoke_function(parameters: Mapping[str, Any]) -> tuple[str, str]:
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html
+    return "lambda:InvokeFunction", parameters["FunctionName"]
+
+
+def _start_execution(parameters: Mapping[str, Any]) -> tuple[str, str]:
+    # The request-response startExecution integration needs states:StartExecution on the
+    # state machine it starts (no DescribeExecution / StopExecution: those are for `.sync`):
+    # https://docs.aws.amazon.com/step-functions/latest/dg/stepfunctions-iam.html
+    return "states:StartExecution", parameters["StateMachineArn"]
+
+
+# (resourceType, resource) of a TaskScheduled event -> the IAM request the state machine's role
+# makes for it, read from the task's resolved parameters
+INTEGRATIONS: dict[tuple[str, str], Callable[[Mapping[str, Any]], tuple[str, str]]] = {
+    ("lambda", "invoke"): _invoke_function,
+    ("states", "startExecution"): _start_execution,
+}
+
+
 def state_machine_requests(history: Iterable[Mapping[str, Any]]) -> list[Request]:
-    """lambda:InvokeFunction for every Task the execution history shows scheduled.
-    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html"""
+    """The request of every Task the execution history shows scheduled: lambda:InvokeFunction
+    of a step's function, states:StartExecution of a purge continued in a new execution. A
+    Task of another integration fails loudly, as an unmapped API call does."""
     found = []
     for event in history:
         if event.get("type") != "TaskScheduled":
             continue
         details = event["taskScheduledEventDetails"]
-        parameters = json.loads(details.get("parameters") or "{}")
-        function = parameters.get("FunctionName")
-        if not function:
-            raise UnmappedOperation(f"a Task without FunctionName: {details}")
-        found.append(
-            Request(STATE_MACHINE, "states:TaskScheduled", "lambda:InvokeFunction", function)
-        )
+        integration = (details.get("resourceType", ""), details.get("resource", ""))
+        mapper = INTEGRATIONS.get(integration)
+        if mapper is None:
+            raise UnmappedOperation(
+                f"a Task of the integration {integration}, which sandbox/iam_replay.py "
+                f"INTEGRATIONS does not map to an IAM request: {details}"
+            )
+        action, resource = mapper(json.loads(details.get("parameters") or "{}"))
+        found.append(Request(STATE_MACHINE, f"states:{integration[1]}", action, resource))
     return found
 
 
@@ -474,284 +485,3 @@ def scheduler_requests(state_machine_arn: str) -> list[Request]:
     """The scheduler's start of one execution.
     https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html"""
     return [Request(SCHEDULER, "scheduler:Schedule", "states:StartExecution", state_machine_arn)]
-
-
-# --- the template's policies, resolved to the sandbox's names --------------------------------
-
-
-@dataclass
-class Names:
-    """The sandbox's concrete names for what the template names by reference."""
-
-    account: str
-    region: str
-    bucket: str
-    key_arn: str
-    export_role_arn: str
-    function_arns: Mapping[str, str]  # step module -> function ARN
-    state_machine_arn: str
-    partition: str = "aws"
-
-
-class Resolver:
-    """Resolves Ref / Fn::GetAtt / Fn::Join / Fn::Sub / pseudo parameters to sandbox values."""
-
-    def __init__(self, template: Mapping[str, Any], names: Names) -> None:
-        self.resources: Mapping[str, Any] = template["Resources"]
-        self.names = names
-        self.refs: dict[str, str] = {
-            "AWS::Partition": names.partition,
-            "AWS::Region": names.region,
-            "AWS::AccountId": names.account,
-            "AWS::URLSuffix": "amazonaws.com",
-        }
-        self.attrs: dict[tuple[str, str], str] = {}
-        self._map_known()
-
-    def _map_known(self) -> None:
-        n = self.names
-        for logical_id, resource in self.resources.items():
-            kind, props = resource["Type"], resource.get("Properties", {})
-            if kind == "AWS::Lambda::Function":
-                module = str(props.get("Handler", "")).rsplit(".", 2)[-2]
-                arn = n.function_arns.get(module)
-                if arn:
-                    self.refs[logical_id] = arn.rsplit(":", 1)[-1]
-                    self.attrs[(logical_id, "Arn")] = arn
-            elif kind == "AWS::StepFunctions::StateMachine":
-                self.refs[logical_id] = n.state_machine_arn
-                self.attrs[(logical_id, "Name")] = n.state_machine_arn.rsplit(":", 1)[-1]
-        # The export bucket, key and role are the ones the start-export function is given.
-        for resource in self.resources.values():
-            env = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
-            if "EXPORT_ROLE_ARN" in env:
-                self._bind(env["EXPORT_BUCKET"], n.bucket, f"arn:{n.partition}:s3:::{n.bucket}")
-                self._bind(env["EXPORT_KMS_KEY_ARN"], n.key_arn, n.key_arn)
-                self._bind(env["EXPORT_ROLE_ARN"], n.export_role_arn, n.export_role_arn)
-
-    def _bind(self, value: Any, ref: str, arn: str) -> None:
-        if isinstance(value, Mapping) and "Ref" in value:
-            self.refs[value["Ref"]] = ref
-            self.attrs[(value["Ref"], "Arn")] = arn
-        elif isinstance(value, Mapping) and "Fn::GetAtt" in value:
-            logical_id = value["Fn::GetAtt"][0]
-            self.refs[logical_id] = ref
-            self.attrs[(logical_id, "Arn")] = arn
-        # a literal (imported bucket or key): nothing to bind
-
-    def __call__(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [self(v) for v in value]
-        if not isinstance(value, Mapping):
-            return value
-        if "Ref" in value:
-            return self.refs.get(value["Ref"], f"unresolved-ref-{value['Ref']}")
-        if "Fn::GetAtt" in value:
-            logical_id, attribute = value["Fn::GetAtt"]
-            return self.attrs.get(
-                (logical_id, attribute),
-                f"arn:{self.names.partition}:unresolved:::{logical_id}.{attribute}",
-            )
-        if "Fn::Join" in value:
-            delimiter, items = value["Fn::Join"]
-            return str(delimiter).join(str(self(item)) for item in items)
-        if "Fn::Sub" in value:
-            body = value["Fn::Sub"]
-            text, variables = (body, {}) if isinstance(body, str) else (body[0], body[1])
-            for name, replacement in variables.items():
-                text = text.replace(f"${{{name}}}", str(self(replacement)))
-            for name in list(self.refs):
-                text = text.replace(f"${{{name}}}", self.refs[name])
-            for (logical_id, attribute), resolved in self.attrs.items():
-                text = text.replace(f"${{{logical_id}.{attribute}}}", resolved)
-            return text
-        return {k: self(v) for k, v in value.items()}
-
-
-@dataclass
-class Policies:
-    """Each principal's identity policies, and the resource policies of the bucket and key."""
-
-    principal_arns: dict[str, str]  # principal -> role ARN (a label for the evaluator)
-    identity: dict[str, list[dict[str, Any]]]  # principal -> [{name, policy}]
-    resource: dict[str, dict[str, Any]]  # ARN of the bucket or key -> its policy
-    names: Names
-
-    @classmethod
-    def from_template(cls, template: Mapping[str, Any], names: Names) -> Policies:
-        resolve = Resolver(template, names)
-        resources: Mapping[str, Any] = template["Resources"]
-        role_of: dict[str, str] = {}  # role logical id -> principal
-        for logical_id, resource in resources.items():
-            kind, props = resource["Type"], resource.get("Properties", {})
-            if kind == "AWS::Lambda::Function":
-                module = str(props["Handler"]).rsplit(".", 2)[-2]
-                role_of[props["Role"]["Fn::GetAtt"][0]] = function_principal(module)
-            elif kind == "AWS::StepFunctions::StateMachine":
-                role_of[props["RoleArn"]["Fn::GetAtt"][0]] = STATE_MACHINE
-            elif kind == "AWS::Scheduler::Schedule":
-                role_of[props["Target"]["RoleArn"]["Fn::GetAtt"][0]] = SCHEDULER
-            elif kind == "AWS::IAM::Role" and _trusts(props, "export.rds.amazonaws.com"):
-                role_of[logical_id] = EXPORT_ROLE
-        identity: dict[str, list[dict[str, Any]]] = {p: [] for p in role_of.values()}
-        for logical_id, resource in resources.items():
-            if resource["Type"] != "AWS::IAM::Policy":
-                continue
-            for role in resource["Properties"].get("Roles", []):
-                principal = role_of.get(role.get("Ref", ""))
-                if principal is not None:
-                    identity[principal].append(
-                        {
-                            "name": logical_id,
-                            "policy": resolve(resource["Properties"]["PolicyDocument"]),
-                        }
-                    )
-        resource_policies: dict[str, dict[str, Any]] = {}
-        for resource in resources.values():
-            props = resource.get("Properties", {})
-            if resource["Type"] == "AWS::S3::BucketPolicy":
-                bucket = resolve(props["Bucket"])
-                if bucket == names.bucket:
-                    resource_policies[f"arn:{names.partition}:s3:::{bucket}"] = resolve(
-                        props["PolicyDocument"]
-                    )
-            elif resource["Type"] == "AWS::KMS::Key":
-                policy = resolve(props["KeyPolicy"])
-                arn = resolve({"Fn::GetAtt": [_logical_id(resources, resource), "Arn"]})
-                resource_policies[arn] = policy
-        arns = {
-            principal: f"arn:{names.partition}:iam::{names.account}:role/{logical_id}"
-            for logical_id, principal in role_of.items()
-        }
-        if EXPORT_ROLE in arns:
-            arns[EXPORT_ROLE] = names.export_role_arn
-        return cls(arns, identity, resource_policies, names)
-
-    def drop_statement(self, principal: str, action: str) -> Policies:
-        """A copy in which no statement of `principal` allows `action` any more (for tests):
-        the action leaves its statements, and a statement left with no action goes too (CDK
-        may have merged statements that share their resources)."""
-        identity = json.loads(json.dumps(self.identity))
-        for entry in identity[principal]:
-            kept = []
-            for statement in entry["policy"]["Statement"]:
-                actions = [a for a in _as_list(statement.get("Action", [])) if a != action]
-                if actions:
-                    kept.append({**statement, "Action": actions})
-            entry["policy"]["Statement"] = kept
-        return Policies(dict(self.principal_arns), identity, self.resource, self.names)
-
-
-def _logical_id(resources: Mapping[str, Any], resource: Any) -> str:
-    return next(k for k, v in resources.items() if v is resource)
-
-
-def _trusts(role_props: Mapping[str, Any], service: str) -> bool:
-    for statement in role_props.get("AssumeRolePolicyDocument", {}).get("Statement", []):
-        if service in _as_list(statement.get("Principal", {}).get("Service", [])):
-            return True
-    return False
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-# --- evaluation ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Decision:
-    request: Request
-    result: str  # Allowed, ImplicitlyDenied, ExplicitlyDenied, Error
-    detail: str = ""
-
-    @property
-    def allowed(self) -> bool:
-        return self.result == "Allowed"
-
-
-def node_available() -> bool:
-    return shutil.which("node") is not None and (ROOT / "node_modules" / "@cloud-copilot").is_dir()
-
-
-def evaluate(requests: Iterable[Request], policies: Policies) -> list[Decision]:
-    """Every distinct request, evaluated by iam-simulate in one Node process."""
-    unique = list(dict.fromkeys(requests))
-    batch = []
-    for request in unique:
-        if request.principal not in policies.identity:
-            raise KeyError(f"no role in the template for principal {request.principal}")
-        batch.append(
-            {
-                "principal": policies.principal_arns[request.principal],
-                "action": request.action,
-                "resource": request.resource,
-                "accountId": policies.names.account,
-                "context": {
-                    "aws:PrincipalArn": policies.principal_arns[request.principal],
-                    "aws:PrincipalAccount": policies.names.account,
-                    "aws:RequestedRegion": policies.names.region,
-                    **request.context_dict(),
-                },
-                "identityPolicies": policies.identity[request.principal],
-                "resourcePolicy": _resource_policy(request, policies),
-            }
-        )
-    if not batch:
-        return []
-    node = shutil.which("node")
-    if node is None:
-        raise RuntimeError("node is not installed: the IAM replay needs Node.js (make setup)")
-    completed = subprocess.run(  # noqa: S603  # nosec B603
-        [node, str(SIMULATOR)],
-        input=json.dumps(batch),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"{SIMULATOR.name} failed: {completed.stderr.strip()}")
-    results = json.loads(completed.stdout)
-    decisions = []
-    for request, result in zip(unique, results, strict=True):
-        detail = json.dumps(result.get("errors")) if result["result"] == "Error" else ""
-        ignored = result.get("ignoredContextKeys") or []
-        if ignored:
-            detail = f"context keys ignored by the evaluator: {ignored}"
-        decisions.append(Decision(request, result["result"], detail))
-    return decisions
-
-
-def _resource_policy(request: Request, policies: Policies) -> dict[str, Any] | None:
-    if request.action.startswith("s3:"):
-        bucket = request.resource.split(":::", 1)[-1].split("/", 1)[0]
-        return policies.resource.get(f"arn:{policies.names.partition}:s3:::{bucket}")
-    if request.action.startswith("kms:"):
-        return policies.resource.get(request.resource)
-    return None
-
-
-def granted_actions(policies: Policies) -> dict[str, set[str]]:
-    """principal -> every action (as written, wildcards kept) an Allow statement grants."""
-    found: dict[str, set[str]] = {}
-    for principal, entries in policies.identity.items():
-        for entry in entries:
-            for statement in entry["policy"].get("Statement", []):
-                if statement.get("Effect") == "Allow":
-                    found.setdefault(principal, set()).update(_as_list(statement["Action"]))
-    return found
-
-
-def unused_grants(policies: Policies, requests: Iterable[Request]) -> list[tuple[str, str]]:
-    """(principal, granted action as written) of every grant no request used."""
-    used: dict[str, set[str]] = {}
-    for request in requests:
-        used.setdefault(request.principal, set()).add(request.action.lower())
-    return sorted(
-        (principal, action)
-        for principal, actions in granted_actions(policies).items()
-        for action in actions
-        if not any(fnmatch.fnmatchcase(a, action.lower()) for a in used.get(principal, ()))
-    )

@@ -203,7 +203,9 @@ class Sandbox:
         self._install_clock()
         self._provision()
         if self._record_iam:  # before any handler makes its clients
-            env = iam_replay.Env(ACCOUNT, REGION, self.settings.bucket, self.key_arn)
+            env = iam_replay.Env(
+                ACCOUNT, REGION, self.settings.bucket, self.key_arn, snapshot_tags=_snapshot_tags
+            )
             self.iam = self._stack.enter_context(iam_replay.Recorder(env).installed())
             # the recorder hooks only the clients made from now on, and the simulated RDS
             # writes the export's files with the sandbox's S3 client: it is made again
@@ -520,6 +522,16 @@ class Sandbox:
             return sorted(s["DBClusterSnapshotIdentifier"] for s in found["DBClusterSnapshots"])
         found = rds.describe_db_snapshots(DBInstanceIdentifier=database, **extra)
         return sorted(s["DBSnapshotIdentifier"] for s in found["DBSnapshots"])
+
+
+def _snapshot_tags(kind: str, ident: str) -> dict[str, str]:
+    """The tags the simulated RDS holds on a snapshot, read from moto's backend (a client call
+    here would itself be recorded by the IAM replay)."""
+    backend = rds_backends[ACCOUNT][REGION]
+    table = backend.cluster_snapshots if kind == "cluster-snapshot" else backend.database_snapshots
+    snapshot = table.get(ident) or table.get(ident.lower())
+    tags = getattr(snapshot, "tags", None) or []
+    return {t["Key"]: t["Value"] for t in tags}
 
 
 def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:

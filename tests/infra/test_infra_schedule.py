@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Capture, Match
 
 
@@ -142,3 +143,36 @@ def test_databases_list_makes_one_schedule_per_database(databases_stack: Any) ->
             "source": "latest-automated",
         },
     }
+
+
+def test_the_longest_valid_s3_prefix_synthesises_with_a_description_scheduler_accepts(
+    synth: Any,
+) -> None:
+    """A valid prefix of rules.S3_PREFIX_MAX characters: the schedule's description, which names
+    the prefix, is cut to the 512 characters CreateSchedule accepts
+    (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html)."""
+    from rds_s3_export import rules
+
+    prefix = ("a/" * rules.S3_PREFIX_MAX)[: rules.S3_PREFIX_MAX - 1] + "z"
+    assert len(prefix) == rules.S3_PREFIX_MAX and not prefix.endswith("/")
+    stack = synth(s3_prefix=prefix)
+    assert stack.synth_error is None, stack.synth_error
+    (schedule,) = stack.template.find_resources("AWS::Scheduler::Schedule").values()
+    description = schedule["Properties"]["Description"]
+    assert len(description) == 512
+    assert description.startswith("Export instance mydb to s3://<bucket>/a/a/a/")
+    assert description.endswith("...")
+    # and the prefix the functions are given is the whole prefix
+    env = stack.function("validate_input")["Properties"]["Environment"]["Variables"]
+    defaults = env["PIPELINE_DEFAULTS"]
+    assert json.loads(defaults)["s3_prefix"] == prefix
+
+
+def test_a_too_long_s3_prefix_is_refused_naming_the_key() -> None:
+    from infra.application import read_context_file
+    from infra.config import ConfigError, load_config
+    from rds_s3_export import rules
+
+    prefix = "a" * (rules.S3_PREFIX_MAX + 1)
+    with pytest.raises(ConfigError, match=rf"s3_prefix.*longer than {rules.S3_PREFIX_MAX}"):
+        load_config({**read_context_file(), "s3_prefix": prefix})

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 from aws_cdk.assertions import Match
+
+from tests.infra.conftest import EXISTING, EXISTING_KEY_ARN, REPO, SNOWFLAKE
 
 
 def test_cluster_scopes_iam_to_cluster_arns(cluster_stack: Any, as_list: Any) -> None:
@@ -144,3 +148,52 @@ def test_start_command_names_a_database_when_there_are_several(databases_stack: 
     example = json.loads(command.split("--input ", 1)[1].strip("'"))
     assert example["db_instance_identifier"] == "orders"
     assert example["dry_run"] is True
+
+
+def _documented_key_users() -> dict[str, tuple[set[str], set[str]]]:
+    """docs/deploy.md's table of the roles an imported key's policy must name: role -> (key
+    actions, condition keys)."""
+    text = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    table = text[text.index("<!-- key-users") :].split("\n\n", 1)[0]
+    found = {}
+    for line in table.splitlines()[3:]:  # the marker, the header and its rule
+        role, actions, _why = (cell.strip() for cell in line.strip("|").split("|"))
+        named = re.search(r"`([^`]+)`", role)
+        found[named.group(1) if named else role] = (
+            set(re.findall(r"`(kms:\w+)`", actions)),
+            set(re.findall(r"`(kms:\w+) = ", actions)),
+        )
+    return found
+
+
+def test_deploy_md_lists_every_role_an_imported_key_must_allow(
+    synth: Callable[..., Any],
+) -> None:
+    # Given a stack with an imported key and the Snowflake role
+    stack = synth(**EXISTING, **SNOWFLAKE)
+    assert stack.synth_error is None, stack.synth_error
+    label = {stack.logical_id(stack.stack.storage.export_role): "export role"}
+    for module in stack.stack.functions.functions:
+        label[stack.logical_id(stack.stack.functions.role(module))] = module
+    assert stack.stack.snowflake is not None
+    label[stack.logical_id(stack.stack.snowflake.role)] = "<pipeline_name>-snowflake"
+    # When the roles whose IAM policies allow something on the key are collected
+    users: dict[str, tuple[set[str], set[str]]] = {}
+    for resource in stack.resources.values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            resources = statement["Resource"]
+            if statement["Effect"] != "Allow" or EXISTING_KEY_ARN not in (
+                resources if isinstance(resources, list) else [resources]
+            ):
+                continue
+            actions = statement["Action"]
+            conditions = {k for c in statement.get("Condition", {}).values() for k in c}
+            for role in resource["Properties"]["Roles"]:
+                known = users.setdefault(label[role["Ref"]], (set(), set()))
+                known[0].update(actions if isinstance(actions, list) else [actions])
+                known[1].update(conditions)
+    # Then docs/deploy.md names each of them, with exactly those actions and conditions
+    assert users, "no role uses the imported key: is the test broken?"
+    assert _documented_key_users() == users

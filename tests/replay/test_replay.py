@@ -1,16 +1,20 @@
 """IAM replay: every AWS request the pipeline's scenarios make in the sandbox is evaluated against
-the synthesised stack's own policies (sandbox/iam_replay.py, docs/sandbox.md "IAM replay").
+the synthesised stack's own policies (sandbox/iam_replay.py records, sandbox/iam_policies.py
+evaluates; docs/sandbox.md "IAM replay").
 
 Each configuration is synthesised once; its sandbox is configured as that stack would configure
 its functions (`settings_for`), runs every scenario of the configuration, and the recorded
-requests are evaluated in one batch. A configuration passes with 0 denied requests and 0 unused
-grants that `ACKNOWLEDGED_UNUSED` does not excuse. `pytest -k replay` runs exactly these tests.
+requests, with the sts:AssumeRole each acting role's service made, are evaluated in one batch.
+A configuration passes with 0 denied requests and 0 unused grants that `ACKNOWLEDGED_UNUSED`
+does not excuse. `pytest -k replay` runs exactly these tests.
 """
 
 from __future__ import annotations
 
+import ast
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -18,16 +22,21 @@ from typing import Any
 
 import pytest
 
+import infra.storage
 from infra.application import create_app, read_context_file
 from infra.config import PipelineConfig
-from sandbox import iam_replay
-from sandbox.iam_replay import EXPORT_ROLE, SCHEDULER, STATE_MACHINE, Policies, Request
+from rds_s3_export.steps import purge_prefix
+from sandbox import iam_policies, iam_replay
+from sandbox.iam_policies import SNOWFLAKE_ROLE, Policies
+from sandbox.iam_replay import EXPORT_ROLE, SCHEDULER, STATE_MACHINE, Request
 from sandbox.rds_sim import ExportOutcome, Timing
 from sandbox.runtime import ACCOUNT, REGION, Sandbox, Settings
+from tests.helpers import seed_objects
 
 pytestmark = pytest.mark.skipif(
-    not iam_replay.node_available(), reason="the IAM replay needs node and `npm ci` (make setup)"
+    not iam_policies.node_available(), reason="the IAM replay needs node and `npm ci` (make setup)"
 )
+ROOT = Path(__file__).resolve().parents[2]
 
 FAST = Timing(snapshot_seconds=300, export_starting_seconds=120, export_running_seconds=600)
 ANY_FUNCTION = "function:*"
@@ -56,9 +65,11 @@ ACKNOWLEDGED_UNUSED: dict[tuple[str, str], str] = {
     (EXPORT_ROLE, "kms:ReEncryptTo"): "As kms:Encrypt.",
     (EXPORT_ROLE, "kms:GenerateDataKeyWithoutPlaintext"): "As kms:Encrypt.",
     (EXPORT_ROLE, "kms:DescribeKey"): "As kms:Encrypt.",
-    (STATE_MACHINE, "states:StartExecution"): "Used only when a purge comes near Step "
-    "Functions' 25,000 history events and continues in a new execution; "
-    "tests/pipeline/test_purge_scale.py forces that, the replay's scenarios do not.",
+    (SNOWFLAKE_ROLE, "s3:GetObjectVersion"): "Snowflake's documented policy for a storage "
+    "integration grants it (reads of an object version); the export bucket is unversioned and "
+    "the replay models Snowflake's reads as GetObject.",
+    (SNOWFLAKE_ROLE, "s3:GetBucketLocation"): "Snowflake's documented policy grants it; which "
+    "bucket calls Snowflake makes besides listing and reading is not observable outside AWS.",
     (SCHEDULER, "sqs:SendMessage"): "Only a start that fails every retry lands in the "
     "dead-letter queue; the sandbox starts executions directly.",
     **{
@@ -79,6 +90,13 @@ ACKNOWLEDGED_UNUSED: dict[tuple[str, str], str] = {
             "xray:PutTraceSegments",
         )
     },
+}
+
+# The same, for one configuration only: (configuration, principal, action) -> why.
+ACKNOWLEDGED_UNUSED_IN: dict[tuple[str, str, str], str] = {
+    ("many", STATE_MACHINE, "states:StartExecution"): "The same statement as in every "
+    "configuration; the single-database configurations replay a purge that continues in a new "
+    "execution, and a continued run of one database is no different among several.",
 }
 
 # --- configurations and their scenarios ------------------------------------------------------
@@ -109,7 +127,24 @@ MANY = {
     ],
 }
 MANY["keep_snapshots"] = 0  # the second night prunes the first night's snapshots
-CONFIGURATIONS: dict[str, dict[str, Any]] = {"instance": {}, "cluster": CLUSTER, "many": MANY}
+# An imported bucket and key (their policies are not the stack's) and a Snowflake role. The key
+# policy is the one docs/deploy.md tells the key's owner to write: no root delegation, one
+# statement per role that uses the key (`Policies.key_policy_naming_each_role`).
+IMPORTED_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+SNOWFLAKE_USER = "arn:aws:iam::123456789001:user/abc1-b-self1234"
+SNOWFLAKE_EXTERNAL_ID = "MYACCOUNT_SFCRole=2_a123456/s0aBCDEfGHIJklmNoPq="
+IMPORTED = {
+    "bucket_name": "rds-s3-export-sandbox",  # the sandbox's bucket (Settings.bucket)
+    "kms_key_arn": IMPORTED_KEY_ARN,
+    "snowflake_iam_user_arn": SNOWFLAKE_USER,
+    "snowflake_external_id": SNOWFLAKE_EXTERNAL_ID,
+}
+CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "instance": {},
+    "cluster": CLUSTER,
+    "many": MANY,
+    "imported": IMPORTED,
+}
 
 
 @dataclass
@@ -211,6 +246,47 @@ def many_databases(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> Non
         outcome.statuses.append(f"{result.status} {result.error or ''}".strip())
 
 
+def continued_purge(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
+    # An old export of 40 objects, purged 4 keys a call with a history budget the fifth call
+    # would pass: the purge continues in new executions (states:StartExecution of the state
+    # machine's role), as tests/pipeline/test_purge_scale.py shows in detail.
+    prefix = config.databases[0].s3_prefix
+    old = "mysnapshot-2020-01-01-00-00-abcdef"
+    keys = [f"{prefix}/{old}/export_info_{old}.json"]
+    keys += [f"{prefix}/{old}/shop/t/1/part-{i:06d}.gz.parquet" for i in range(39)]
+    seed_objects(sb.settings.bucket, keys, b"")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(purge_prefix, "PAGE_SIZE", 4)
+        patch.setattr(purge_prefix, "TIME_MARGIN_MS", 10**9)
+        patch.setenv("PURGE_HISTORY_EVENTS_MAX", "250")
+        result = sb.wait(sb.start({}), timeout=600)
+        while True:
+            outcome.statuses.append(f"{result.status} {result.error or ''}".strip())
+            output = result.output or {}
+            if output.get("status") != "CONTINUED":
+                break
+            outcome.statuses.append("continued")
+            result = sb.wait(output["continued_in"], timeout=600)
+
+
+def snowflake_reads(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
+    # A night, then Snowflake reading it as its storage integration does: list the prefix, get
+    # each object (S3 decrypts it with the export key for the caller: kms:Decrypt via S3).
+    # https://docs.snowflake.com/en/user-guide/data-load-s3-config-storage-integration
+    _run(sb, outcome)
+    assert sb.iam is not None
+    prefix = f"{config.databases[0].s3_prefix}/"
+    env = sb.iam.env
+    reads = iam_replay.requests_for(
+        SNOWFLAKE_ROLE, "s3", "ListObjectsV2", {"Bucket": sb.settings.bucket, "Prefix": prefix}, env
+    )
+    for key in sb.listing(prefix):
+        reads += iam_replay.requests_for(
+            SNOWFLAKE_ROLE, "s3", "GetObject", {"Bucket": sb.settings.bucket, "Key": key}, env
+        )
+    sb.iam.add(reads)
+
+
 SCENARIOS: dict[str, dict[str, Scenario]] = {
     "instance": {
         "happy path": happy_path,
@@ -221,6 +297,7 @@ SCENARIOS: dict[str, dict[str, Scenario]] = {
         "dry run": dry_run,
         "faults": faults,
         "overlapping runs": overlapping_runs,
+        "continued purge": continued_purge,
     },
     "cluster": {
         "happy path": happy_path,
@@ -229,8 +306,16 @@ SCENARIOS: dict[str, dict[str, Scenario]] = {
         "retention": retention,
         "failed export": failed_export,
         "overlapping runs": overlapping_runs,
+        "continued purge": continued_purge,
     },
     "many": {"many databases": many_databases, "failed export": failed_export},
+    "imported": {
+        "happy path": happy_path,
+        "failed export": failed_export,
+        "retention": retention,
+        "continued purge": continued_purge,
+        "snowflake reads": snowflake_reads,
+    },
 }
 
 # --- synthesis, sandbox, replay --------------------------------------------------------------
@@ -242,28 +327,44 @@ class Replay:
     template: dict[str, Any]
     # scenario -> its requests, the sandbox's names, what it did
     requests: dict[str, list[Request]]
-    names: dict[str, iam_replay.Names]
+    names: dict[str, iam_policies.Names]
     outcomes: dict[str, Outcome]
 
-    def policies(self, scenario: str) -> Policies:
-        return Policies.from_template(self.template, self.names[scenario])
+    def policies(self, scenario: str, template: dict[str, Any] | None = None) -> Policies:
+        """The stack's policies for `scenario`'s names; an imported key's policy is the one
+        docs/deploy.md asks for (each role that uses the key named, no root delegation)."""
+        policies = Policies.from_template(template or self.template, self.names[scenario])
+        if self.config.kms_key_arn:
+            policies = policies.with_key_policy(policies.key_policy_naming_each_role())
+        return policies
+
+    def with_trust(self, scenario: str, policies: Policies) -> list[Request]:
+        """The scenario's requests, the sts:AssumeRole of each role that acted, and
+        Snowflake's, with its external id, where the stack has a Snowflake role."""
+        requests = list(self.requests[scenario])
+        requests += policies.assume_role_requests(r.principal for r in requests)
+        if SNOWFLAKE_ROLE in policies.principal_arns:
+            requests.append(policies.snowflake_assume_role(SNOWFLAKE_USER, SNOWFLAKE_EXTERNAL_ID))
+        return requests
 
     def denied(self, policies: Callable[[str], Policies] | None = None) -> list[str]:
-        found = []
-        for scenario, requests in self.requests.items():
+        """Every request of every scenario that its policies deny (one evaluator run)."""
+        scenarios = list(self.requests)
+        batches = []
+        for scenario in scenarios:
             chosen = (policies or self.policies)(scenario)
-            for decision in iam_replay.evaluate(requests, chosen):
-                if not decision.allowed:
-                    found.append(
-                        f"[{scenario}] {decision.result}: {decision.request.describe()}"
-                        + (f" {decision.detail}" if decision.detail else "")
-                    )
-        return found
+            batches.append((self.with_trust(scenario, chosen), chosen))
+        return [
+            f"[{scenarios[index]}] {decision.result}: {decision.request.describe()}"
+            + (f" {decision.detail}" if decision.detail else "")
+            for index, decision in iam_policies.evaluate_each(batches)
+            if not decision.allowed
+        ]
 
     def unused(self) -> list[tuple[str, str]]:
         all_requests = [r for requests in self.requests.values() for r in requests]
         policies = self.policies(next(iter(self.requests)))
-        return iam_replay.unused_grants(policies, all_requests)
+        return iam_policies.unused_grants(policies, all_requests)
 
 
 def settings_for(name: str) -> Settings:
@@ -271,16 +372,18 @@ def settings_for(name: str) -> Settings:
     return Settings(**{**read_context_file(), **CONFIGURATIONS[name]})
 
 
-@cache
-def _synth(name: str, tmp: Path) -> tuple[PipelineConfig, dict[str, Any]]:
-    context = {**read_context_file(), **CONFIGURATIONS[name]}
-    outdir = tmp / f"cdk.out.{name}"
+def synthesise(context: dict[str, Any], outdir: Path) -> tuple[PipelineConfig, dict[str, Any]]:
     app, stack = create_app(context, outdir=str(outdir))
     try:
         app.synth()
     except RuntimeError as err:  # validation findings: the compliance tests report them
-        raise AssertionError(f"synthesis of {name} failed: {err}") from err
+        raise AssertionError(f"synthesis into {outdir.name} failed: {err}") from err
     return stack.config, json.loads((outdir / stack.template_file).read_text())
+
+
+@cache
+def _synth(name: str, tmp: Path) -> tuple[PipelineConfig, dict[str, Any]]:
+    return synthesise({**read_context_file(), **CONFIGURATIONS[name]}, tmp / f"cdk.out.{name}")
 
 
 def _replay(name: str, tmp: Path, only: tuple[str, ...] = ()) -> Replay:
@@ -300,7 +403,7 @@ def _replay(name: str, tmp: Path, only: tuple[str, ...] = ()) -> Replay:
             assert sb.iam is not None
             assert not sb.iam.errors, sb.iam.errors
             replay.requests[scenario] = list(sb.iam.requests)
-            replay.names[scenario] = iam_replay.Names(
+            replay.names[scenario] = iam_policies.Names(
                 ACCOUNT,
                 REGION,
                 sb.settings.bucket,
@@ -308,6 +411,8 @@ def _replay(name: str, tmp: Path, only: tuple[str, ...] = ()) -> Replay:
                 sb.role_arn,
                 dict(sb.function_arns),
                 sb.state_machine_arn,
+                # an imported key is named by its configured ARN: the sandbox's key stands in
+                literals={config.kms_key_arn: sb.key_arn} if config.kms_key_arn else {},
             )
             replay.outcomes[scenario] = outcome
     return replay
@@ -351,6 +456,8 @@ EXPECTED_OUTCOMES = {
     ("instance", "overlapping runs"): ["FAILED AlreadyRunning", "SUCCEEDED"],
     ("cluster", "named snapshot"): ["SUCCEEDED"],
     ("many", "many databases"): ["SUCCEEDED"] * 6,
+    ("imported", "happy path"): ["SUCCEEDED", "SUCCEEDED"],
+    ("imported", "snowflake reads"): ["SUCCEEDED"],
 }
 
 
@@ -366,6 +473,7 @@ def test_replay_every_pipeline_request_is_allowed_and_every_grant_used(
     denied: list[str] = []
     unused: list[str] = []
     needed: set[tuple[str, str]] = set()
+    needed_in: set[tuple[str, str, str]] = set()
     for name in sorted(CONFIGURATIONS):
         replay = replays(name)
         for scenario, outcome in replay.outcomes.items():
@@ -377,18 +485,43 @@ def test_replay_every_pipeline_request_is_allowed_and_every_grant_used(
         for principal, action in replay.unused():
             excused = _acknowledged(principal, action)
             needed |= excused
-            if not excused:
+            if (name, principal, action) in ACKNOWLEDGED_UNUSED_IN:
+                needed_in.add((name, principal, action))
+            elif not excused:
                 unused.append(f"{name}: {principal}: {action}")
     assert denied == [], "denied by the stack's policies:\n" + "\n".join(denied)
     assert unused == [], (
         "granted but used by no scenario (remove the grant, or add it with its reason to "
         "ACKNOWLEDGED_UNUSED):\n" + "\n".join(unused)
     )
-    stale = sorted(set(ACKNOWLEDGED_UNUSED) - needed)
+    stale = sorted(set(ACKNOWLEDGED_UNUSED) - needed) + sorted(
+        set(ACKNOWLEDGED_UNUSED_IN) - needed_in
+    )
     assert stale == [], f"acknowledged but used, or no longer granted: remove {stale}"
     # with the wider snapshot grants, the code is what refuses another database's snapshot
     refused = replays("instance").requests["another database's snapshot"]
     assert not [r for r in refused if r.action == "rds:StartExportTask"]
+    # the purge did continue in a new execution, started by the state machine's own role
+    continued = replays("instance")
+    assert "continued" in continued.outcomes["continued purge"].statuses
+    starts = [
+        r
+        for r in continued.requests["continued purge"]
+        if (r.principal, r.action) == (STATE_MACHINE, "states:StartExecution")
+    ]
+    assert starts, "the continuation's StartExecution was not recorded"
+    assert {r.resource for r in starts} == {continued.names["continued purge"].state_machine_arn}
+    # and every role that acted was assumed by its service (trust policies evaluated)
+    counts = {
+        name: sum(
+            len(replays(name).with_trust(s, replays(name).policies(s)))
+            - len(replays(name).requests[s])
+            for s in replays(name).requests
+        )
+        for name in sorted(CONFIGURATIONS)
+    }
+    print(f"sts:AssumeRole requests evaluated per configuration: {counts}")
+    assert all(counts.values()), counts
 
 
 def test_replay_reports_a_denial_when_a_statement_is_missing(
@@ -420,7 +553,7 @@ def test_replay_reports_a_denial_when_a_statement_is_missing(
         "s3:DeleteObject",
         "arn:aws:s3:::rds-s3-export-sandbox/exports/other/x.parquet",
     )
-    (decision,) = iam_replay.evaluate([outside], replay.policies("happy path"))
+    (decision,) = iam_policies.evaluate([outside], replay.policies("happy path"))
     assert decision.result == "ImplicitlyDenied"
 
 
@@ -474,3 +607,336 @@ def test_replay_maps_the_calls_other_steps_are_adding() -> None:
         ("s3:DeleteObject", "arn:aws:s3:::b/p/a"),
         ("s3:DeleteObject", "arn:aws:s3:::b/p/b"),
     ]
+
+
+# --- trust policies --------------------------------------------------------------------------
+
+
+def _denials(requests: Iterable[Request], policies: Policies) -> list[str]:
+    return [
+        f"{d.result}: {d.request.describe()}"
+        for d in iam_policies.evaluate(requests, policies)
+        if not d.allowed
+    ]
+
+
+def _trust_requests(replay: Replay, scenario: str, policies: Policies) -> list[Request]:
+    return [r for r in replay.with_trust(scenario, policies) if r.action == "sts:AssumeRole"]
+
+
+def test_replay_each_service_assumes_its_role_with_the_keys_aws_documents(
+    replays: Callable[..., Replay],
+) -> None:
+    replay = replays("instance", ("happy path",))
+    policies = replay.policies("happy path")
+    trusts = _trust_requests(replay, "happy path", policies)
+
+    # Then each acting role was assumed by its own service, and allowed
+    by_service = {r.principal.removeprefix("service:") for r in trusts}
+    assert by_service == {
+        "export.rds.amazonaws.com",
+        "lambda.amazonaws.com",
+        "states.amazonaws.com",
+        "scheduler.amazonaws.com",
+    }
+    assert _denials(trusts, policies) == []
+    # the export role's ARN is the one StartExportTask passes, in the trust as in the requests
+    export = [r for r in trusts if r.principal == "service:export.rds.amazonaws.com"]
+    assert [r.resource for r in export] == [replay.names["happy path"].export_role_arn]
+    assert export[0].context == ()  # AWS documents no key RDS sends (iam_policies.SERVICE_TRUST)
+
+    # And no role can be assumed by another service, or by its own from another account
+    role = policies.principal_arns
+    foreign = [
+        Request("service:rds.amazonaws.com", "test", "sts:AssumeRole", role[EXPORT_ROLE]),
+        Request("service:lambda.amazonaws.com", "test", "sts:AssumeRole", role[EXPORT_ROLE]),
+        Request("service:export.rds.amazonaws.com", "test", "sts:AssumeRole", role[SCHEDULER]),
+        Request(
+            "service:states.amazonaws.com",
+            "test",
+            "sts:AssumeRole",
+            role[STATE_MACHINE],
+            iam_replay.freeze_context(
+                {
+                    "aws:SourceAccount": "210987654321",
+                    "aws:SourceArn": "arn:aws:states:us-east-1:210987654321:stateMachine:x",
+                }
+            ),
+        ),
+    ]
+    assert len(_denials(foreign, policies)) == len(foreign)
+
+
+def test_replay_snowflake_assumes_its_role_only_with_the_external_id(
+    replays: Callable[..., Replay],
+) -> None:
+    replay = replays("imported", ("snowflake reads",))
+    policies = replay.policies("snowflake reads")
+    assert SNOWFLAKE_ROLE in policies.principal_arns
+    assert policies.principal_arns[SNOWFLAKE_ROLE].endswith(":role/rds-s3-export-snowflake")
+
+    with_id = policies.snowflake_assume_role(SNOWFLAKE_USER, SNOWFLAKE_EXTERNAL_ID)
+    without_id = policies.snowflake_assume_role(SNOWFLAKE_USER, None)
+    wrong_id = policies.snowflake_assume_role(SNOWFLAKE_USER, "another-external-id")
+    other_user = policies.snowflake_assume_role(
+        "arn:aws:iam::123456789001:user/someone-else", SNOWFLAKE_EXTERNAL_ID
+    )
+    results = {
+        d.request: d.result
+        for d in iam_policies.evaluate([with_id, without_id, wrong_id, other_user], policies)
+    }
+    assert results[with_id] == "Allowed"
+    assert results[without_id] != "Allowed"
+    assert results[wrong_id] != "Allowed"
+    assert results[other_user] != "Allowed"
+
+
+def test_replay_fails_when_the_export_role_trusts_another_service(
+    replays: Callable[..., Replay], tmp_path: Path
+) -> None:
+    """Done-when of issue 17: the trusted service changed in infra/ is caught by the replay."""
+    replay = replays("instance", ("happy path",))
+    assert replay.denied() == []
+
+    # When infra/storage.py's export role trusts another service, and the stack is synthesised
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(infra.storage, "EXPORT_SERVICE", "rds.amazonaws.com")
+        _, template = synthesise(
+            {**read_context_file(), **CONFIGURATIONS["instance"]}, tmp_path / "cdk.out"
+        )
+
+    # Then the replay reports RDS's export service refused the role, and nothing else
+    denied = replay.denied(lambda scenario: replay.policies(scenario, template))
+    assert denied, "the changed trust went unnoticed"
+    assert all("service:export.rds.amazonaws.com: sts:AssumeRole on " in line for line in denied), (
+        denied
+    )
+
+
+def test_replay_fails_on_a_trust_condition_the_service_does_not_send(
+    replays: Callable[..., Replay],
+) -> None:
+    """The audit's defect: aws:SourceAccount on the export role's trust, which AWS's documented
+    policy for export.rds.amazonaws.com does not have: a condition on a key RDS is not
+    documented to send refuses every export."""
+    replay = replays("instance", ("happy path",))
+    template = json.loads(json.dumps(replay.template))
+    export_role = next(  # the role the start-export function passes to RDS
+        env["EXPORT_ROLE_ARN"]["Fn::GetAtt"][0]
+        for r in _functions(template).values()
+        if "EXPORT_ROLE_ARN" in (env := r["Properties"].get("Environment", {}).get("Variables", {}))
+    )
+    statement = template["Resources"][export_role]["Properties"]["AssumeRolePolicyDocument"]
+    statement["Statement"][0]["Condition"] = {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
+    denied = replay.denied(lambda scenario: replay.policies(scenario, template))
+    assert denied
+    assert all("service:export.rds.amazonaws.com: sts:AssumeRole" in line for line in denied)
+
+
+def _functions(template: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
+
+
+# --- statements that name a role ---------------------------------------------------------------
+
+
+def test_replay_resolves_role_arns_to_the_arns_the_requests_carry(
+    replays: Callable[..., Replay],
+) -> None:
+    replay = replays("instance", ("happy path",))
+    policies = replay.policies("happy path")
+    # no reference is left unresolved in any policy the replay evaluates
+    text = json.dumps([policies.identity, policies.resource, policies.trust])
+    assert "unresolved" not in text
+    # every role's ARN is an IAM role ARN of the sandbox's account
+    for principal, arn in policies.principal_arns.items():
+        assert re.fullmatch(rf"arn:aws:iam::{ACCOUNT}:role/[\w+=,.@-]+", arn), (principal, arn)
+    # and the StartExportTask's iam:PassRole names the very ARN the export role resolves to
+    passes = [r for r in replay.requests["happy path"] if r.action == "iam:PassRole"]
+    assert {r.resource for r in passes} == {policies.principal_arns[EXPORT_ROLE]}
+
+
+def _key_users(replay: Replay) -> list[str]:
+    return sorted(replay.policies(next(iter(replay.requests))).key_grants())
+
+
+def test_replay_an_imported_key_policy_naming_each_role_allows_every_request(
+    replays: Callable[..., Replay],
+) -> None:
+    replay = replays("imported")
+    policies = replay.policies("happy path")
+    key_policy = policies.resource[policies.names.key_arn]
+    # the key policy has no root delegation: only the named roles may use the key
+    principals = [s["Principal"]["AWS"] for s in key_policy["Statement"]]
+    assert all(":role/" in p for p in principals), principals
+    print(f"roles an imported key's policy names: {_key_users(replay)}")
+    assert _key_users(replay) == sorted(
+        [
+            EXPORT_ROLE,
+            "function:publish_manifest",
+            "function:purge_prefix",
+            "function:start_export",
+            SNOWFLAKE_ROLE,
+        ]
+    )
+    assert replay.denied() == []
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        EXPORT_ROLE,
+        "function:publish_manifest",
+        "function:purge_prefix",
+        "function:start_export",
+        SNOWFLAKE_ROLE,
+    ],
+)
+def test_replay_fails_when_the_key_policy_leaves_out_a_role_that_uses_the_key(
+    replays: Callable[..., Replay], principal: str
+) -> None:
+    """Done-when of issue 17: a key-policy statement naming a role is really tested."""
+    replay = replays("imported")
+
+    def without(scenario: str) -> Policies:
+        policies = replay.policies(scenario)
+        return policies.with_key_policy(policies.key_policy_naming_each_role(without=[principal]))
+
+    denied = replay.denied(without)
+    assert denied, f"the key policy without {principal} went unnoticed"
+    assert all(f"] ImplicitlyDenied: {principal}: kms:" in line for line in denied), denied
+
+
+def test_the_stack_created_key_names_no_role_of_the_same_deploy(
+    replays: Callable[..., Replay],
+) -> None:
+    """KMS refuses a key policy whose principals do not exist yet or are not yet visible; the
+    root delegation plus each role's IAM policy already grant what the pipeline needs:
+    https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html"""
+    replay = replays("instance", ("happy path",))
+    for resource in replay.template["Resources"].values():
+        if resource["Type"] != "AWS::KMS::Key":
+            continue
+        for statement in resource["Properties"]["KeyPolicy"]["Statement"]:
+            principal = json.dumps(statement.get("Principal", {}))
+            assert "Role" not in principal, statement
+    assert replay.denied() == []
+
+
+# --- the continuation, and the module structure ------------------------------------------------
+
+
+def test_replay_maps_the_state_machines_own_integrations() -> None:
+    history = [
+        {
+            "type": "TaskScheduled",
+            "taskScheduledEventDetails": {
+                "resourceType": "lambda",
+                "resource": "invoke",
+                "parameters": json.dumps({"FunctionName": "arn:aws:lambda:r:1:function:f"}),
+            },
+        },
+        {
+            "type": "TaskScheduled",
+            "taskScheduledEventDetails": {
+                "resourceType": "states",
+                "resource": "startExecution",
+                "parameters": json.dumps({"StateMachineArn": "arn:aws:states:r:1:stateMachine:p"}),
+            },
+        },
+    ]
+    assert [(r.action, r.resource) for r in iam_replay.state_machine_requests(history)] == [
+        ("lambda:InvokeFunction", "arn:aws:lambda:r:1:function:f"),
+        ("states:StartExecution", "arn:aws:states:r:1:stateMachine:p"),
+    ]
+    unknown = [
+        {
+            "type": "TaskScheduled",
+            "taskScheduledEventDetails": {"resourceType": "sqs", "resource": "sendMessage"},
+        }
+    ]
+    with pytest.raises(iam_replay.UnmappedOperation, match="sendMessage"):
+        iam_replay.state_machine_requests(unknown)
+
+
+def _sandbox_imports(path: Path) -> set[str]:
+    """The sandbox modules `path` imports, at any depth of the file (lazy imports too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "sandbox":
+                found |= {f"sandbox.{alias.name}" for alias in node.names}
+            elif node.module.startswith("sandbox."):
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("sandbox.")}
+    return found
+
+
+def test_the_replay_imports_nothing_of_the_sandbox_back() -> None:
+    """The sandbox records into the replay; the replay never imports the sandbox's runtime (the
+    recorder imports no sandbox module, the evaluator only the recorder), and no sandbox
+    module imports another in a circle."""
+    modules = {p.stem: p for p in (ROOT / "sandbox").glob("*.py") if p.stem != "__init__"}
+    graph = {f"sandbox.{name}": _sandbox_imports(path) for name, path in modules.items()}
+    assert graph["sandbox.iam_replay"] == set()
+    assert graph["sandbox.iam_policies"] == {"sandbox.iam_replay"}
+
+    def cycle_from(start: str, node: str, seen: tuple[str, ...]) -> tuple[str, ...] | None:
+        for target in sorted(graph.get(node, ())):
+            if target == start:
+                return (*seen, target)
+            if target not in seen:
+                found = cycle_from(start, target, (*seen, target))
+                if found:
+                    return found
+        return None
+
+    cycles = [c for m in sorted(graph) if (c := cycle_from(m, m, (m,)))]
+    assert cycles == [], cycles
+
+
+def test_replay_leaves_out_the_roles_of_cdk_helper_functions(
+    replays: Callable[..., Replay],
+) -> None:
+    """A function CloudFormation runs at deploy time (a CDK custom resource: a bucket
+    notification's handler, say) is not a principal of the pipeline: its grants are neither
+    replayed nor reported unused."""
+    replay = replays("instance", ("happy path",))
+    template = json.loads(json.dumps(replay.template))
+    template["Resources"]["HelperRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                    }
+                ]
+            }
+        },
+    }
+    template["Resources"]["HelperPolicy"] = {
+        "Type": "AWS::IAM::Policy",
+        "Properties": {
+            "PolicyDocument": {
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:PutBucketNotification", "Resource": "*"}
+                ]
+            },
+            "Roles": [{"Ref": "HelperRole"}],
+        },
+    }
+    template["Resources"]["Helper"] = {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {"Handler": "index.handler", "Role": {"Fn::GetAtt": ["HelperRole", "Arn"]}},
+    }
+    policies = replay.policies("happy path", template)
+    assert "function:index" not in policies.principal_arns
+    assert iam_policies.unused_grants(policies, replay.requests["happy path"]) == (
+        iam_policies.unused_grants(replay.policies("happy path"), replay.requests["happy path"])
+    )
