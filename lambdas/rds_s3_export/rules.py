@@ -152,9 +152,18 @@ CONCURRENT_EXPORTS_MAX: Final = 5
 
 # --- export_only --------------------------------------------------------------------------
 # database | database.table | database.schema | database.schema.table (the forms StartExportTask
-# documents for ExportOnly); RDS does not export names that contain "/":
+# documents for ExportOnly):
 # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartExportTask.html
-_EXPORT_ONLY_NAME: Final = re.compile(r"^[^./\s]+(?:\.[^./\s]+){0,2}$")
+# A partial export takes only names made of Latin letters (A-Z), digits (0-9), `$` and `_`; a
+# name with any other character (a hyphen, an accent, a space, `/`) can only be exported with
+# the whole snapshot, and StartExportTask fails the run after its snapshot was made:
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html
+# (Considerations, "partial export isn't supported"; the same rule for clusters:
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/export-cluster-data.Considerations.html).
+# "Latin letters" is read as both cases: the API reference's own ExportOnly examples are lower
+# case, and PostgreSQL stores unquoted names in lower case.
+EXPORT_ONLY_NAME_PART: Final = re.compile(r"^[A-Za-z0-9$_]+$")
+EXPORT_ONLY_PARTS_MAX: Final = 3
 # The list travels in the run's state; a quarter of STATE_MAX_BYTES leaves room for the rest.
 EXPORT_ONLY_MAX_BYTES: Final = 64 * 1024
 
@@ -163,10 +172,20 @@ def export_only(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise RuleError(f"must be a list of strings, got {_type_name(value)}: {value!r}")
     for item in value:
-        if not isinstance(item, str) or not _EXPORT_ONLY_NAME.fullmatch(item):
+        if not isinstance(item, str):
+            raise RuleError(f"entry {item!r} must be a string")
+        parts = item.split(".")
+        if len(parts) > EXPORT_ONLY_PARTS_MAX or not all(parts):
             raise RuleError(
                 f"entry {item!r} must be 'database', 'database.table', 'database.schema' or "
-                "'database.schema.table' (no spaces or '/')"
+                "'database.schema.table'"
+            )
+        bad = sorted({c for c in item.replace(".", "") if not EXPORT_ONLY_NAME_PART.fullmatch(c)})
+        if bad:
+            raise RuleError(
+                f"entry {item!r} has {' '.join(repr(c) for c in bad)}: RDS exports only names "
+                "made of letters A-Z, digits 0-9, '$' and '_' partially (export the whole "
+                "snapshot instead, or rename the table)"
             )
     if len(json.dumps(value).encode()) > EXPORT_ONLY_MAX_BYTES:
         raise RuleError(
