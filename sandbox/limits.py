@@ -20,6 +20,11 @@
   in rds_s3_export/rules.py). moto accepts any length; `check_identifier_lengths` answers
   `InvalidParameterValue` as RDS does.
 
+* **RDS tag values** may hold only Unicode letters, digits, white space and `_ . : / = + - @`,
+  at most 256 characters (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_Tag.html).
+  moto takes any; `check_tag_values` answers `InvalidParameterValue` to a create or tagging
+  request carrying another value (a Step Functions execution name may hold `! ' ( )`).
+
 `installed()` puts the S3 check in place for the sandbox's lifetime (`Sandbox` does it).
 """
 
@@ -97,6 +102,31 @@ def check_identifier_lengths(request: Any, event_name: str, **_kwargs: Any) -> A
     return faults.error_response(request.url, "rds", fault)
 
 
+TAGGING_OPERATIONS = frozenset({"CreateDBSnapshot", "CreateDBClusterSnapshot", "AddTagsToResource"})
+
+
+def check_tag_values(request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
+    """RDS's answer to a tag value it does not take (rules.is_rds_tag_value), else None."""
+    service, _, operation = event_name.removeprefix("before-send.").partition(".")
+    if service != "rds" or operation not in TAGGING_OPERATIONS:
+        return None
+    body = request.body
+    text = body.decode() if isinstance(body, bytes) else str(body or "")
+    for name, values in parse_qs(text).items():
+        if not (name.startswith("Tags.") and name.endswith(".Value")):
+            continue
+        bad = [v for v in values if not rules.is_rds_tag_value(v)]
+        if bad:
+            fault = faults.ApiFault(
+                "rds",
+                operation,
+                "InvalidParameterValue",
+                f"Invalid tag value {bad[0]!r}: letters, digits, white space and _.:/=+-@ only",
+            )
+            return faults.error_response(request.url, "rds", fault)
+    return None
+
+
 def check_state_size_quota() -> None:
     """moto's interpreter fails a state whose input or output passes 256 KB; make sure the
     installed moto still has that check, with that limit."""
@@ -134,9 +164,11 @@ def installed() -> Iterator[None]:
     check_state_size_quota()
     faults.install_hook(check_delete_objects)
     faults.install_hook(check_identifier_lengths)
+    faults.install_hook(check_tag_values)
     try:
         with _states_all_spares_terminal_errors():
             yield
     finally:
+        faults.uninstall_hook(check_tag_values)
         faults.uninstall_hook(check_identifier_lengths)
         faults.uninstall_hook(check_delete_objects)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
@@ -315,3 +316,26 @@ def environment_bytes(environment: Mapping[str, str]) -> int:
 
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
+
+
+# --- RDS tag values -------------------------------------------------------------------------
+# A tag value: 0 to 256 Unicode letters, digits, white space and `_ . : / = + - @`, not starting
+# with `aws:` or `rds:` (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_Tag.html,
+# and https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Tagging.html). An execution
+# name may hold `! ' ( )` besides, so it cannot always be one as it is.
+RDS_TAG_VALUE_MAX: Final = 256
+RDS_TAG_VALUE_PUNCTUATION: Final = frozenset("_.:/=+-@")
+RDS_TAG_RESERVED_PREFIXES: Final = ("aws:", "rds:")
+
+
+def rds_tag_character(char: str) -> bool:
+    """A character RDS takes in a tag value: \\p{L}, \\p{Z}, \\p{N} or one of `_.:/=+-@`."""
+    return char in RDS_TAG_VALUE_PUNCTUATION or unicodedata.category(char)[0] in "LZN"
+
+
+def is_rds_tag_value(value: str) -> bool:
+    return (
+        len(value) <= RDS_TAG_VALUE_MAX
+        and not value.lower().startswith(RDS_TAG_RESERVED_PREFIXES)
+        and all(rds_tag_character(c) for c in value)
+    )
