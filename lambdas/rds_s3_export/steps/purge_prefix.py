@@ -698,6 +698,7 @@ def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None
         folders=folders,
         folders_not_shown=int(state.get("folders_not_shown", 0)) + folders_hidden,
         throttled=slowed is not None,
+        counts_are_lower_bounds=bool(state.get("counts_are_lower_bounds")),
         continue_in_new_execution=(
             phase == PHASE_OLD and not dry_run and _history_events(event, calls + 1) > budget
         ),
@@ -761,7 +762,6 @@ RESULT_FIELDS = (
 RESULT_DEFAULTS: dict[str, Any] = {
     "verification": None,  # a dry run verifies no export
     "next_execution_name": "",  # set when the purge goes on in a new execution
-    "counts_are_lower_bounds": False,
     "would_delete_count": 0,  # the preview is a dry run's only
     "would_delete_keys": [],
     "would_delete_keys_left_out": 0,
