@@ -71,11 +71,12 @@ PAGE_SIZE = min(rules.S3_LIST_PAGE_MAX_KEYS, rules.S3_DELETE_OBJECTS_MAX_KEYS)
 # DeleteObjects requests in flight, each taking a good fraction of a second for 1,000 keys,
 # stay far below that, and leave the rate to other writers of the bucket.
 MAX_IN_FLIGHT = 4
-# A call stops starting new pages when less than this is left before the function's timeout:
-# enough for the requests in flight to finish, each with its SDK retries (the slowest an S3 call
-# can be, aws.S3_CALL_WORST_SECONDS), and to return the state. A call killed all the same is
-# retried by the state machine from the state it was given (see `attempt` below).
-TIME_MARGIN_MS = (aws.S3_CALL_WORST_SECONDS + 15) * 1000
+# A call starts a page, or a folder's last two requests (the listing that finds its export_info
+# alone, and its deletion), only while more than this is left before the function's timeout:
+# two S3 calls at their slowest with the SDK's retries (aws.S3_CALL_WORST_SECONDS; the requests
+# in flight run side by side), and time to return the state. A call killed all the same is
+# retried by the state machine from the state it was given (see `_start_call`).
+TIME_MARGIN_MS = (2 * aws.S3_CALL_WORST_SECONDS + 15) * 1000
 # The lists the purge carries in the state are capped in bytes (as JSON), whatever the key
 # lengths, far below the state's rules.STATE_MAX_BYTES together.
 DRY_RUN_KEYS_BYTES = 64 * 1024
@@ -537,7 +538,9 @@ def _work(
                 # more from its start: what is left should be its export_info alone, deleted
                 # now, last. Keys that appeared meanwhile send the loop round the folder again.
                 deleter.drain()
-                if deleter.slowed is not None:
+                short = pages_done > 1 and time_left() < TIME_MARGIN_MS  # progress: a page
+                if deleter.slowed is not None or short:
+                    cursor = ""  # the next call lists what is left of the folder
                     break
                 rest, rest_more = _list_folder_page(bucket, prefix, folder, "")
                 if rest_more or any(k != marker for k in rest):
