@@ -266,6 +266,7 @@ def states() -> dict[str, Any]:
                 "started_at.$": "$.source.started_at",
                 "deadline.$": "$.source.deadline",
                 "polls.$": "$.source.status.polls",
+                "pending_seconds.$": "$.source.status.pending_seconds",
                 "poll.$": "$.config.poll",
                 **CORRELATION,
             },
@@ -309,6 +310,7 @@ def states() -> dict[str, Any]:
                 "started_at.$": "$.export.started_at",
                 "deadline.$": "$.export.deadline",
                 "polls.$": "$.export.status.polls",
+                "pending_seconds.$": "$.export.status.pending_seconds",
                 "poll.$": "$.config.poll",
                 "kind": "export-task",
                 **CORRELATION,
@@ -686,6 +688,12 @@ def summarize() -> dict[str, Any]:
                 "prune.$": "$.prune.elapsed_seconds",
             },
             "polls": {"snapshot.$": "$.source.status.polls", "export.$": "$.export.status.polls"},
+            # the end of each wait lies between the last look that saw it pending and the
+            # phase's end above (the next run's prior takes the middle: polling.py)
+            "pending_seconds": {
+                "snapshot.$": "$.source.status.pending_seconds",
+                "export.$": "$.export.status.pending_seconds",
+            },
         },
         "Next": "Succeeded",
     }

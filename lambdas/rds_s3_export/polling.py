@@ -127,6 +127,19 @@ def _positive(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and value > 0 else None
 
 
+def _ended(noticed: Any, pending: Any) -> int | None:
+    """When the previous run's snapshot (or export) most likely ended: the middle between the
+    last look that still saw it pending and the look that saw it done. The look that noticed
+    the end is up to a whole poll interval late, and a prior taken from it repeats that
+    lateness night after night. (RDS gives no end time for a snapshot: SnapshotCreateTime is
+    when it was taken, at its start.) Without the earlier look: when the end was noticed."""
+    end = _positive(noticed)
+    before = _positive(pending)
+    if end is None or before is None or before >= end:
+        return end
+    return (before + end) // 2
+
+
 def _previous_phases(
     state_machine: str | None, execution_id: str, database_id: str, bucket: str, s3_prefix: str
 ) -> dict[str, int | None]:
@@ -153,10 +166,13 @@ def _previous_phases(
             if not (same_database and s3_uri.startswith(location)):
                 continue
             phases = found.get("phases_seconds") or {}
+            pending = found.get("pending_seconds") or {}
             fresh = (found.get("snapshot") or {}).get("source") == "new-snapshot"
             return {
-                "snapshot": _positive(phases.get("snapshot")) if fresh else None,
-                "export": _positive(phases.get("export")),
+                "snapshot": _ended(phases.get("snapshot"), pending.get("snapshot"))
+                if fresh
+                else None,
+                "export": _ended(phases.get("export"), pending.get("export")),
             }
     except (ClientError, ValueError, KeyError) as err:
         logger.warning("no prior from earlier executions", extra={"error": str(err)})
