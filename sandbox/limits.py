@@ -82,24 +82,37 @@ IDENTIFIER_LIMITS = {
 }
 
 
-def check_identifier_lengths(request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
-    """RDS's answer to an identifier longer than the engine allows, else None."""
+def _rds_request(
+    request: Any, event_name: str, operations: Any
+) -> tuple[str, dict[str, list[str]]] | None:
+    """(operation, its query parameters) of an RDS request for one of `operations`, else None."""
     service, _, operation = event_name.removeprefix("before-send.").partition(".")
-    if service != "rds" or operation not in IDENTIFIER_LIMITS:
+    if service != "rds" or operation not in operations:
         return None
     body = request.body
-    text = body.decode() if isinstance(body, bytes) else str(body or "")
+    return operation, parse_qs(body.decode() if isinstance(body, bytes) else str(body or ""))
+
+
+def _invalid_parameter(request: Any, operation: str, message: str) -> AWSResponse:
+    fault = faults.ApiFault("rds", operation, "InvalidParameterValue", message)
+    return faults.error_response(request.url, "rds", fault)
+
+
+def check_identifier_lengths(request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
+    """RDS's answer to an identifier longer than the engine allows, else None."""
+    found = _rds_request(request, event_name, IDENTIFIER_LIMITS)
+    if found is None:
+        return None
+    operation, params = found
     parameter, maximum = IDENTIFIER_LIMITS[operation]
-    value = parse_qs(text).get(parameter, [""])[0]
+    value = params.get(parameter, [""])[0]
     if len(value) <= maximum:
         return None
-    fault = faults.ApiFault(
-        "rds",
+    return _invalid_parameter(
+        request,
         operation,
-        "InvalidParameterValue",
         f"{parameter} must contain from 1 to {maximum} characters ({len(value)} given)",
     )
-    return faults.error_response(request.url, "rds", fault)
 
 
 TAGGING_OPERATIONS = frozenset({"CreateDBSnapshot", "CreateDBClusterSnapshot", "AddTagsToResource"})
@@ -107,23 +120,18 @@ TAGGING_OPERATIONS = frozenset({"CreateDBSnapshot", "CreateDBClusterSnapshot", "
 
 def check_tag_values(request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
     """RDS's answer to a tag value it does not take (rules.is_rds_tag_value), else None."""
-    service, _, operation = event_name.removeprefix("before-send.").partition(".")
-    if service != "rds" or operation not in TAGGING_OPERATIONS:
+    found = _rds_request(request, event_name, TAGGING_OPERATIONS)
+    if found is None:
         return None
-    body = request.body
-    text = body.decode() if isinstance(body, bytes) else str(body or "")
-    for name, values in parse_qs(text).items():
-        if not (name.startswith("Tags.") and name.endswith(".Value")):
-            continue
+    operation, params = found
+    for name, values in params.items():
         bad = [v for v in values if not rules.is_rds_tag_value(v)]
-        if bad:
-            fault = faults.ApiFault(
-                "rds",
+        if name.startswith("Tags.") and name.endswith(".Value") and bad:
+            return _invalid_parameter(
+                request,
                 operation,
-                "InvalidParameterValue",
                 f"Invalid tag value {bad[0]!r}: letters, digits, white space and _.:/=+-@ only",
             )
-            return faults.error_response(request.url, "rds", fault)
     return None
 
 

@@ -183,11 +183,11 @@ def invoke_in_process(
             context = FakeContext(function.function_name, timeout, spent if clock else None)
             result = handler(payload, context)
         if context.timed_out():
-            body = {
+            timed_out = {
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": f"Task timed out after {timeout}.00 seconds",
             }
-            return json.dumps(body), True, ""
+            return json.dumps(timed_out), True, ""
     except Exception as err:  # the Lambda runtime turns any exception into an error payload
         error_type = getattr(err, "error_type", None) or type(err).__name__
         body = {
