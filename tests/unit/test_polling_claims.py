@@ -30,7 +30,8 @@ def bench_table() -> dict[tuple[str, str], tuple[int, int]]:
 
 def test_the_stated_figures_are_the_benchs() -> None:
     table = bench_table()
-    assert {curve for curve, _ in table} == {"linear", "none-until-done", "slow-first", "fast-first"}
+    curves = {curve for curve, _ in table}
+    assert curves == {"linear", "none-until-done", "slow-first", "fast-first"}
     progress = [c for c, _ in table if c != "none-until-done"]
     figures = {
         "with progress, first night, max": max(table[(c, "first night")][1] for c in progress),
