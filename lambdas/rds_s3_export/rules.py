@@ -184,9 +184,10 @@ def export_only(value: Any) -> list[str]:
         bad = sorted({c for c in item.replace(".", "") if not EXPORT_ONLY_NAME_PART.fullmatch(c)})
         if bad:
             raise RuleError(
-                f"entry {item!r} has {' '.join(repr(c) for c in bad)}: RDS exports only names "
-                "made of letters A-Z, digits 0-9, '$' and '_' partially (export the whole "
-                "snapshot instead, or rename the table)"
+                f"entry {item!r} has {' '.join(repr(c) for c in bad)}: RDS exports partially "
+                "only names of letters A-Z, digits 0-9, '$' and '_', as 'database', "
+                "'database.table', 'database.schema' or 'database.schema.table' (export the "
+                "whole snapshot instead)"
             )
     if len(json.dumps(value).encode()) > EXPORT_ONLY_MAX_BYTES:
         raise RuleError(
