@@ -8,7 +8,10 @@ reads it to decide how far a snapshot or export has got, and the handlers read i
 
 from __future__ import annotations
 
+import contextvars
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 
@@ -32,3 +35,30 @@ class SimClock:
     def elapsed_seconds(self) -> float:
         with self._lock:
             return self._offset
+
+    def spend(self, seconds: float) -> None:
+        """Advance the clock by time the running handler spends (an S3 request's latency, the
+        SDK's sleep before a retry), and charge it to that invocation (see `metered`)."""
+        self.advance(seconds)
+        spent = _spent.get()
+        if spent is not None:
+            spent[0] += seconds
+
+
+# The seconds the handler invocation running in this context has spent so far. A context
+# variable: the purge's worker threads run in a copy of their caller's context, so what they
+# spend is charged to their invocation, and another execution's Wait states are not.
+_spent: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "sandbox_spent", default=None
+)
+
+
+@contextmanager
+def metered() -> Iterator[Callable[[], float]]:
+    """For one handler invocation: a function that says how many seconds it has spent."""
+    spent = [0.0]
+    token = _spent.set(spent)
+    try:
+        yield lambda: spent[0]
+    finally:
+        _spent.reset(token)

@@ -147,7 +147,11 @@ def print_result(result: RunResult) -> None:
         print(f"  ({phases}; {fmt_seconds(result.simulated_seconds)} simulated in total)")
         print(f"     new export: {out['export']['s3_uri']}")
         purged = out["purge"]
-        print(f"     purged: {purged['objects_deleted']} object(s) in {purged['folders'] or '-'}")
+        least = "at least " if purged.get("counts_are_lower_bounds") else ""
+        print(
+            f"     purged: {least}{purged['objects_deleted']} object(s) in "
+            f"{purged['folders'] or '-'}"
+        )
     else:
         print(f"  {result.error}")
         print(f"     cause: {result.cause}")

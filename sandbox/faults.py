@@ -8,6 +8,11 @@ Two kinds of fault, both counted (`times=None` means every time):
   denied, not found...
 * **Crashes** make a chosen Lambda function fail as if its runtime died
   (`Runtime.ExitError`), before its handler runs.
+* **Half-done requests** (`lose_answer`, `kill_after`): the request reaches moto and is carried
+  out, then its answer is lost (the connection drops: the SDK sees a ConnectionClosedError and
+  may retry) or the function dies with it (`Runtime.ExitError`, the work done stays done).
+* **Latency** (`latency`): each chosen request spends simulated seconds on the sandbox's clock,
+  charged to the handler invocation that makes it (its Lambda context's time left shrinks).
 
 Outcome faults of the simulated RDS (a snapshot that fails, an export that ends FAILED or
 CANCELED, the export quota) live in `sandbox.rds_sim`.
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectionClosedError
 from botocore.handlers import BUILTIN_HANDLERS
 from moto.awslambda.exceptions import LambdaClientError
 from moto.core.botocore_stubber import MockRawResponse
@@ -36,6 +42,8 @@ HTTP_STATUS = {
     "NoSuchBucket": 404,
     "SlowDown": 503,
     "ServiceUnavailable": 503,
+    "InternalError": 500,
+    "InternalFailure": 500,
 }
 
 
@@ -65,6 +73,11 @@ class ApiFault:
     # only calls made by this handler module (None: any caller), so that a fault can aim at
     # one step although several steps make the same call (DescribeDBSnapshots...)
     module: str | None = None
+    # "error" (answer `code`), "lose-answer", "kill" or "latency" (see the module docstring)
+    kind: str = "error"
+    seconds: float = 0.0  # a latency fault's simulated seconds per request
+    # only requests whose URL holds this text (an S3 key, say: `exports/mydb/_manifest.json`)
+    url_contains: str | None = None
 
 
 @dataclass
@@ -81,6 +94,8 @@ class FaultInjector:
     api_faults: list[ApiFault] = field(default_factory=list)
     crashes: list[Crash] = field(default_factory=list)
     lost_answers: list[Crash] = field(default_factory=list)
+    # the simulated clock's spend (sandbox.clock.SimClock.spend), for latency faults
+    spend: Callable[[float], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def api(
@@ -92,14 +107,52 @@ class FaultInjector:
         times: int | None = 1,
         *,
         module: str | None = None,
+        url_contains: str | None = None,
     ) -> ApiFault:
         """Answer `service`'s `operation` with error `code` (`times` requests; None = always).
 
         `service` is botocore's event name of the service: `rds`, `s3`, `sfn`, `lambda`.
-        With `module`, only requests made while that handler module runs count."""
+        With `module`, only requests made while that handler module runs count; with
+        `url_contains`, only requests whose URL holds that text (an S3 key)."""
         fault = ApiFault(
-            service, operation, code, message or f"simulated {code}", times, module=module
+            service,
+            operation,
+            code,
+            message or f"simulated {code}",
+            times,
+            module=module,
+            url_contains=url_contains,
         )
+        with self._lock:
+            self.api_faults.append(fault)
+        return fault
+
+    def _half_done(
+        self, kind: str, service: str, operation: str, times: int | None, module: str | None
+    ) -> ApiFault:
+        fault = ApiFault(service, operation, "", kind, times, module=module, kind=kind)
+        with self._lock:
+            self.api_faults.append(fault)
+        return fault
+
+    def lose_answer(
+        self, service: str, operation: str, times: int | None = 1, *, module: str | None = None
+    ) -> ApiFault:
+        """The request is carried out, then its answer is lost (ConnectionClosedError)."""
+        return self._half_done("lose-answer", service, operation, times, module)
+
+    def kill_after(
+        self, service: str, operation: str, times: int | None = 1, *, module: str | None = None
+    ) -> ApiFault:
+        """The request is carried out, then the function making it dies (Runtime.ExitError)."""
+        return self._half_done("kill", service, operation, times, module)
+
+    def latency(
+        self, service: str, operation: str, seconds: float, *, module: str | None = None
+    ) -> ApiFault:
+        """Every such request spends `seconds` of simulated time (charged to its invocation)."""
+        fault = ApiFault(service, operation, "", "latency", None, module=module, kind="latency")
+        fault.seconds = seconds
         with self._lock:
             self.api_faults.append(fault)
         return fault
@@ -152,19 +205,38 @@ class FaultInjector:
                 if crash.module == module and self._take(crash):
                     raise LambdaServiceError()
 
-    def before_send(self, request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
+    def before_send(self, request: Any, event_name: str, **kwargs: Any) -> AWSResponse | None:
         # event_name is "before-send.<service>.<Operation>"
         _, service, operation = event_name.split(".", 2)
         running = _current.get(None)
+        delay, half_done = 0.0, None
         with self._lock:
             for fault in self.api_faults:
                 if fault.service != service or fault.operation != operation:
                     continue
                 if fault.module is not None and fault.module != running:
                     continue
-                if self._take(fault):
-                    return error_response(request.url, service, fault)
-        return None
+                if fault.url_contains is not None and fault.url_contains not in request.url:
+                    continue
+                if fault.kind == "latency":
+                    delay += fault.seconds
+                elif self._take(fault):
+                    if fault.kind == "error":
+                        return error_response(request.url, service, fault)
+                    half_done = fault
+                    break
+        if delay and self.spend is not None:
+            self.spend(delay)
+        if half_done is None:
+            return None
+        # carried out by moto (and the sandbox's limits), then the answer never arrives
+        _answer(request, event_name, **kwargs)
+        if half_done.kind == "kill":
+            raise SimulatedCrash(
+                f"RequestId: {uuid.uuid4()} Error: Runtime exited with error: signal: killed "
+                f"(simulated, during {operation})"
+            )
+        raise ConnectionClosedError(endpoint_url=request.url)
 
 
 def error_response(url: str, service: str, fault: ApiFault) -> AWSResponse:
@@ -202,6 +274,15 @@ _hooks: list[RequestHook] = []
 _handler_lock = threading.Lock()
 
 
+def _answer(request: Any, event_name: str, **kwargs: Any) -> AWSResponse | None:
+    """What moto (behind the sandbox's limits) answers, faults aside."""
+    for hook in list(_hooks):
+        response = hook(request, event_name, **kwargs)
+        if response is not None:
+            return response
+    return botocore_stubber(event_name=event_name, request=request, **kwargs)
+
+
 def _dispatch(request: Any, event_name: str, **kwargs: Any) -> AWSResponse | None:
     """moto's own before-send handler, unless a fault answers first.
 
@@ -214,11 +295,7 @@ def _dispatch(request: Any, event_name: str, **kwargs: Any) -> AWSResponse | Non
         response = injector.before_send(request, event_name, **kwargs)
         if response is not None:
             return response
-    for hook in list(_hooks):
-        response = hook(request, event_name, **kwargs)
-        if response is not None:
-            return response
-    return botocore_stubber(event_name=event_name, request=request, **kwargs)
+    return _answer(request, event_name, **kwargs)
 
 
 def _take_moto_place() -> None:

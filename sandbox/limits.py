@@ -20,6 +20,11 @@
   in rds_s3_export/rules.py). moto accepts any length; `check_identifier_lengths` answers
   `InvalidParameterValue` as RDS does.
 
+* **RDS tag values** may hold only Unicode letters, digits, white space and `_ . : / = + - @`,
+  at most 256 characters (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_Tag.html).
+  moto takes any; `check_tag_values` answers `InvalidParameterValue` to a create or tagging
+  request carrying another value (a Step Functions execution name may hold `! ' ( )`).
+
 `installed()` puts the S3 check in place for the sandbox's lifetime (`Sandbox` does it).
 """
 
@@ -77,24 +82,57 @@ IDENTIFIER_LIMITS = {
 }
 
 
-def check_identifier_lengths(request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
-    """RDS's answer to an identifier longer than the engine allows, else None."""
+def _rds_request(
+    request: Any, event_name: str, operations: Any
+) -> tuple[str, dict[str, list[str]]] | None:
+    """(operation, its query parameters) of an RDS request for one of `operations`, else None."""
     service, _, operation = event_name.removeprefix("before-send.").partition(".")
-    if service != "rds" or operation not in IDENTIFIER_LIMITS:
+    if service != "rds" or operation not in operations:
         return None
     body = request.body
-    text = body.decode() if isinstance(body, bytes) else str(body or "")
+    return operation, parse_qs(body.decode() if isinstance(body, bytes) else str(body or ""))
+
+
+def _invalid_parameter(request: Any, operation: str, message: str) -> AWSResponse:
+    fault = faults.ApiFault("rds", operation, "InvalidParameterValue", message)
+    return faults.error_response(request.url, "rds", fault)
+
+
+def check_identifier_lengths(request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
+    """RDS's answer to an identifier longer than the engine allows, else None."""
+    found = _rds_request(request, event_name, IDENTIFIER_LIMITS)
+    if found is None:
+        return None
+    operation, params = found
     parameter, maximum = IDENTIFIER_LIMITS[operation]
-    value = parse_qs(text).get(parameter, [""])[0]
+    value = params.get(parameter, [""])[0]
     if len(value) <= maximum:
         return None
-    fault = faults.ApiFault(
-        "rds",
+    return _invalid_parameter(
+        request,
         operation,
-        "InvalidParameterValue",
         f"{parameter} must contain from 1 to {maximum} characters ({len(value)} given)",
     )
-    return faults.error_response(request.url, "rds", fault)
+
+
+TAGGING_OPERATIONS = frozenset({"CreateDBSnapshot", "CreateDBClusterSnapshot", "AddTagsToResource"})
+
+
+def check_tag_values(request: Any, event_name: str, **_kwargs: Any) -> AWSResponse | None:
+    """RDS's answer to a tag value it does not take (rules.is_rds_tag_value), else None."""
+    found = _rds_request(request, event_name, TAGGING_OPERATIONS)
+    if found is None:
+        return None
+    operation, params = found
+    for name, values in params.items():
+        bad = [v for v in values if not rules.is_rds_tag_value(v)]
+        if name.startswith("Tags.") and name.endswith(".Value") and bad:
+            return _invalid_parameter(
+                request,
+                operation,
+                f"Invalid tag value {bad[0]!r}: letters, digits, white space and _.:/=+-@ only",
+            )
+    return None
 
 
 def check_state_size_quota() -> None:
@@ -134,9 +172,11 @@ def installed() -> Iterator[None]:
     check_state_size_quota()
     faults.install_hook(check_delete_objects)
     faults.install_hook(check_identifier_lengths)
+    faults.install_hook(check_tag_values)
     try:
         with _states_all_spares_terminal_errors():
             yield
     finally:
+        faults.uninstall_hook(check_tag_values)
         faults.uninstall_hook(check_identifier_lengths)
         faults.uninstall_hook(check_delete_objects)

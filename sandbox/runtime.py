@@ -162,6 +162,7 @@ class Sandbox:
         self.iam: iam_replay.Recorder | None = None
         self.clock = SimClock(start)  # default: now
         self.faults = faults.FaultInjector()
+        self.faults.spend = self.clock.spend
         self.invocations = seams.InvocationLog()
         self.rds = RdsSimulation(self.clock, lambda: self.client("s3"), timing)
         self._stack = ExitStack()
@@ -228,6 +229,8 @@ class Sandbox:
         handler_aws.reset_clients()
         handler_clock.set_clock(self.clock.now)
         self._stack.callback(handler_clock.set_clock, None)
+        handler_clock.set_sleep(self.clock.spend)  # a handler's own backoff, simulated
+        self._stack.callback(handler_clock.set_sleep, None)
         self._stack.callback(handler_aws.reset_clients)
 
     def reconfigure(self, bucket: str | None = None, **context: Any) -> None:

@@ -45,6 +45,10 @@
     page it listed while it lists the next one, as S3 allows) fails the listing with a
     KeyError. The replacements read the keys and their latest versions from the same copy.
 
+12. `botocore.endpoint.time` (botocore, not moto): the SDK's retries (S3's, see
+    rds_s3_export/aws.py) sleep between attempts; in the sandbox the sleep advances the
+    simulated clock instead, as a Wait state does.
+
 moto is pinned in pyproject.toml; tests/sandbox/test_seams.py fails loudly if an upgrade
 moves any of these.
 """
@@ -58,13 +62,14 @@ import json
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
 from types import SimpleNamespace
 from typing import Any
 
+from botocore import endpoint as botocore_endpoint
 from botocore.utils import parse_timestamp
 from moto.awslambda.models import LambdaFunction
 from moto.kms import models as kms_models
@@ -82,23 +87,51 @@ from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from sandbox import iam_replay
-from sandbox.clock import SimClock
+from sandbox.clock import SimClock, metered
 
 # A hook the fault injector uses: called with the handler module name before each invocation;
 # it may raise to simulate a crashed function.
 BeforeInvoke = Callable[[str], None]
 
 
-class FakeContext:
-    """The bits of the Lambda context object a handler might read."""
+# Each function's configured timeout, as infra/functions.py sets it (STEPS; tests/sandbox/
+# test_context.py checks the two agree: infra is not imported here, it would start the CDK).
+FUNCTION_TIMEOUT_SECONDS: Mapping[str, int] = {
+    "validate_input": 30,
+    "create_snapshot": 60,
+    "describe_status": 30,
+    "start_export": 60,
+    "purge_prefix": 300,
+    "discard_failed_export": 60,
+    "publish_manifest": 300,
+    "prune_snapshots": 60,
+}
+DEFAULT_TIMEOUT_SECONDS = 60
 
-    def __init__(self, function_name: str) -> None:
+
+class FakeContext:
+    """The bits of the Lambda context object a handler might read. The time left is the
+    function's timeout less what the invocation has spent on the simulated clock (`spent`:
+    its S3 requests' simulated latency, the SDK's sleeps before retries; see
+    sandbox.clock.metered). Without `spent` it stands at the whole timeout."""
+
+    def __init__(
+        self,
+        function_name: str,
+        timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
+        spent: Callable[[], float] | None = None,
+    ) -> None:
         self.function_name = function_name
         self.aws_request_id = str(uuid.uuid4())
         self.memory_limit_in_mb = 256
+        self.timeout_seconds = timeout_seconds
+        self._spent = spent or (lambda: 0.0)
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return max(0, int((self.timeout_seconds - self._spent()) * 1000))
+
+    def timed_out(self) -> bool:
+        return self._spent() >= self.timeout_seconds
 
 
 class InvocationLog:
@@ -125,11 +158,16 @@ def invoke_in_process(
     before: BeforeInvoke | None,
     log: InvocationLog | None,
     after: BeforeInvoke | None = None,
+    *,
+    clock: SimClock | None = None,
 ) -> tuple[str, bool, str]:
     """Run the handler of `function` with `event`; (payload, errored, logs) like moto expects.
 
     `before` may raise to simulate a crashed function; `after` may raise a moto Lambda service
-    error, which fails the Invoke call itself after the handler did its work."""
+    error, which fails the Invoke call itself after the handler did its work. With `clock`, the
+    context's time left follows the function's timeout (FUNCTION_TIMEOUT_SECONDS), and a handler
+    that ends past it is answered as Lambda answers a timed-out function (`Sandbox.Timedout`;
+    what it did before is done, as in Lambda, where the function is stopped at its timeout)."""
     payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
     # `rds_s3_export.steps.purge_prefix.lambda_handler` -> `purge_prefix`: the step's name
     module_name = function.handler.rpartition(".")[0].rpartition(".")[2]
@@ -139,9 +177,17 @@ def invoke_in_process(
         if before is not None:
             before(module_name)
         handler = _load_handler(function.handler)
+        timeout = FUNCTION_TIMEOUT_SECONDS.get(module_name, DEFAULT_TIMEOUT_SECONDS)
         # the IAM replay attributes the handler's AWS calls to its function
-        with iam_replay.acting_as(iam_replay.function_principal(module_name)):
-            result = handler(payload, FakeContext(function.function_name))
+        with iam_replay.acting_as(iam_replay.function_principal(module_name)), metered() as spent:
+            context = FakeContext(function.function_name, timeout, spent if clock else None)
+            result = handler(payload, context)
+        if context.timed_out():
+            timed_out = {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"Task timed out after {timeout}.00 seconds",
+            }
+            return json.dumps(timed_out), True, ""
     except Exception as err:  # the Lambda runtime turns any exception into an error payload
         error_type = getattr(err, "error_type", None) or type(err).__name__
         body = {
@@ -306,7 +352,7 @@ def installed(
     original_time = getattr(retrier_decl, "time")  # noqa: B009 - not re-exported by moto
 
     def _invoke(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        return invoke_in_process(self, event, before, log, after)
+        return invoke_in_process(self, event, before, log, after, clock=clock)
 
     def _wait(self: Any, env: Any, wait_seconds: int) -> None:
         clock.advance(wait_seconds)
@@ -342,10 +388,13 @@ def installed(
     sfn_task._eval_service_task = _sfn  # type: ignore[method-assign,assignment]
     setattr(retrier_decl, "time", SimpleNamespace(sleep=clock.advance, time=original_time.time))  # noqa: B010
     AmazonStateLanguageParser.parse = staticmethod(parse_once)  # type: ignore[method-assign]
+    original_endpoint_time = getattr(botocore_endpoint, "time")  # noqa: B009
+    setattr(botocore_endpoint, "time", SimpleNamespace(sleep=clock.spend))  # noqa: B010
     try:
         yield
     finally:
         AmazonStateLanguageParser.parse = staticmethod(_original_parse)  # type: ignore[method-assign]
+        setattr(botocore_endpoint, "time", original_endpoint_time)  # noqa: B010
         LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
         for module, name, original in replaced:
             setattr(module, name, original)

@@ -66,6 +66,24 @@ RETRY_THROTTLED = {
     "JitterStrategy": "FULL",
 }
 
+# A function that died (out of memory, its timeout, the runtime killed) is reported as
+# Lambda.Unknown (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html);
+# the runtime's own error types are matched too. Retried only where a repeat is safe and whole:
+# the purge (each call starts again from the state it was given, and says its counts are then
+# lower bounds) and the publish (the manifest is written whole again; the event may go twice).
+RETRY_KILLED = {
+    "ErrorEquals": ["Lambda.Unknown", "Runtime.ExitError", "Sandbox.Timedout"],
+    "IntervalSeconds": 5,
+    "MaxAttempts": 2,
+    "BackoffRate": 2,
+    "JitterStrategy": "FULL",
+}
+# What the purge's calls are given: the state they read, and which attempt of this call it is
+# (0 the first; more after a retry, whose predecessor may have deleted without answering).
+PURGE_PAYLOAD = {
+    **{f"{part}.$": f"$.{part}" for part in ("config", "plan", "source", "export", "purge")},
+    "attempt.$": "$$.State.RetryCount",
+}
 
 # What a step with its own payload passes so that its log lines name the run and the database
 # (rds_s3_export.log.correlation); steps given the whole state find both in it.
@@ -248,6 +266,7 @@ def states() -> dict[str, Any]:
                 "started_at.$": "$.source.started_at",
                 "deadline.$": "$.source.deadline",
                 "polls.$": "$.source.status.polls",
+                "pending_seconds.$": "$.source.status.pending_seconds",
                 "poll.$": "$.config.poll",
                 **CORRELATION,
             },
@@ -291,6 +310,7 @@ def states() -> dict[str, Any]:
                 "started_at.$": "$.export.started_at",
                 "deadline.$": "$.export.deadline",
                 "polls.$": "$.export.status.polls",
+                "pending_seconds.$": "$.export.status.pending_seconds",
                 "poll.$": "$.config.poll",
                 "kind": "export-task",
                 **CORRELATION,
@@ -305,9 +325,11 @@ def states() -> dict[str, Any]:
             comment="On the first call verify the new export and plan; then delete older export "
             "folders under the prefix, page after page, until done or the call's time budget "
             "is spent.",
+            payload=PURGE_PAYLOAD,
             result_path="$.purge",
             fields=purge_prefix.RESULT_FIELDS,
             next_state="IsPurgeDone",
+            retry=[RETRY_KILLED],
         ),
         "IsPurgeDone": {
             "Type": "Choice",
@@ -335,7 +357,13 @@ def states() -> dict[str, Any]:
                 "export": {"task_id.$": "$.export.export_task_id", "s3_uri.$": "$.export.s3_uri"},
                 "purge": {
                     f"{field}.$": f"$.purge.{field}"
-                    for field in ("objects_deleted", "pages", "calls", "folders")
+                    for field in (
+                        "objects_deleted",
+                        "counts_are_lower_bounds",
+                        "pages",
+                        "calls",
+                        "folders",
+                    )
                 },
             },
             "Next": "Succeeded",
@@ -348,6 +376,7 @@ def states() -> dict[str, Any]:
             "one PUT) and put one 'RDS Export Ready' event.",
             result_path="$.manifest",
             fields=publish_manifest.RESULT_FIELDS,
+            retry=[RETRY_KILLED],
             next_state="IsPreviousExportPurged",
         ),
         "IsPreviousExportPurged": {
@@ -369,9 +398,11 @@ def states() -> dict[str, Any]:
             comment="The last pass of the purge: check that the manifest names the new export, "
             "then delete the previous export's folder under the purge's rules, page after page "
             "within the call's time budget.",
+            payload=PURGE_PAYLOAD,
             result_path="$.purge",
             fields=purge_prefix.RESULT_FIELDS,
             next_state="IsPreviousExportPurged",
+            retry=[RETRY_KILLED],
         ),
         "PruneSnapshots": task(
             "PruneSnapshots",
@@ -638,6 +669,7 @@ def summarize() -> dict[str, Any]:
             },
             "purge": {
                 "objects_deleted.$": "$.purge.objects_deleted",
+                "counts_are_lower_bounds.$": "$.purge.counts_are_lower_bounds",
                 "folders.$": "$.purge.folders",
                 "pages.$": "$.purge.pages",
                 "left_alone.$": "$.purge.left_alone",
@@ -656,6 +688,12 @@ def summarize() -> dict[str, Any]:
                 "prune.$": "$.prune.elapsed_seconds",
             },
             "polls": {"snapshot.$": "$.source.status.polls", "export.$": "$.export.status.polls"},
+            # the end of each wait lies between the last look that saw it pending and the
+            # phase's end above (the next run's prior takes the middle: polling.py)
+            "pending_seconds": {
+                "snapshot.$": "$.source.status.pending_seconds",
+                "export.$": "$.export.status.pending_seconds",
+            },
         },
         "Next": "Succeeded",
     }

@@ -23,6 +23,25 @@ from rds_s3_export.errors import InstanceBusy, PipelineError, SourceNotFound, Th
 # throttled or busy call surfaces at once as a named error instead of being retried twice over.
 # (botocore: `total_max_attempts` counts the first attempt; `max_attempts` would not.)
 _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1})
+# S3 is the exception. AWS advises retrying its 5xx answers (InternalError: "retry the request";
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html), and a request
+# whose answer was lost (a dropped connection, a read timeout) can be repeated: every S3 call the
+# pipeline makes is idempotent (GET, LIST, a PUT of the whole manifest, DeleteObjects of keys
+# that may already be gone). botocore's standard mode retries 500/502/503/504, InternalError,
+# SlowDown and connection errors, with exponential backoff and jitter (at most 1, 2 s between
+# attempts for throttling, far less for 5xx), S3_ATTEMPTS attempts in all. A fault that outlasts
+# them surfaces as before (Throttled, or the step's named error), and the state machine decides.
+S3_ATTEMPTS = 3
+S3_CONNECT_TIMEOUT_SECONDS = 5
+S3_READ_TIMEOUT_SECONDS = 15
+# The longest one S3 call can take with its retries: every attempt timing out, plus the backoff
+# between them. A step stops starting S3 work when less than this (and its margin) is left.
+S3_CALL_WORST_SECONDS = S3_ATTEMPTS * (S3_CONNECT_TIMEOUT_SECONDS + S3_READ_TIMEOUT_SECONDS) + 3
+_S3_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": S3_ATTEMPTS},
+    connect_timeout=S3_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=S3_READ_TIMEOUT_SECONDS,
+)
 
 THROTTLING_CODES = frozenset(
     {
@@ -53,7 +72,8 @@ NOT_FOUND_CODES = frozenset(
 @functools.cache
 def client(service: str) -> Any:
     """The process-wide client for `service` (rds, s3, stepfunctions)."""
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    config = _S3_CONFIG if service == "s3" else _CONFIG
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:
@@ -107,6 +127,24 @@ def delete_objects(
             f"{advice}"
         )
     return [str(d["Key"]) for d in response.get("Deleted", []) if "Key" in d]
+
+
+def object_exists(
+    bucket: str, key: str, fallback: Callable[[str], PipelineError], purpose: str
+) -> bool:
+    """Whether `key` exists, decided by listing it (ListObjectsV2, Prefix=key, MaxKeys=1).
+
+    A GET or HEAD of a missing key answers 404 only to a caller allowed s3:ListBucket on the
+    bucket, and 403 to any other (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html,
+    "Permissions"), so its answer cannot tell "absent" from "denied". A listing can: it names
+    the key when the key is there (a key sorts before every longer key it prefixes), and a
+    listing that is refused is refused whether the key exists or not. Raises `fallback`
+    (throttling: Throttled) naming the key and `purpose` when the listing is refused."""
+    try:
+        page = client("s3").list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    except ClientError as err:
+        raise_as(err, fallback, "s3:ListObjectsV2", f"s3://{bucket}/{key} ({purpose})")
+    return any(o.get("Key") == key for o in page.get("Contents", []))
 
 
 def raise_as(

@@ -7,6 +7,7 @@ that simulates time (Wait states that do not really sleep) replaces `now` throug
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -22,6 +23,21 @@ def set_clock(clock: Callable[[], datetime] | None) -> None:
     """Use `clock` for `now()`; `None` restores the system clock."""
     global _now  # noqa: PLW0603 - one process-wide clock is the point of this module
     _now = clock if clock is not None else (lambda: datetime.now(UTC))
+
+
+_sleep: Callable[[float], None] = time.sleep
+
+
+def sleep(seconds: float) -> None:
+    """Wait `seconds` (a handler's own backoff between two attempts)."""
+    _sleep(seconds)
+
+
+def set_sleep(sleeper: Callable[[float], None] | None) -> None:
+    """Use `sleeper` for `sleep()` (a harness advances its simulated clock); `None` restores
+    time.sleep."""
+    global _sleep  # noqa: PLW0603 - as `set_clock`
+    _sleep = sleeper if sleeper is not None else time.sleep
 
 
 def isoformat(moment: datetime) -> str:

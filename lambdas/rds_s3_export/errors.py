@@ -43,8 +43,9 @@ class PurgeRefused(PipelineError):
 
 
 class PublishFailed(PipelineError):
-    """The export is complete and the old ones purged, but the manifest or the "ready" event
-    could not be written: the data is safe, downstream was not told."""
+    """The export is complete and the old ones purged, but the manifest could not be written:
+    the data is safe, downstream was not told. (An event refused after the manifest was written
+    is a warning of a run that succeeds: the manifest names the new export.)"""
 
 
 # Transient errors: retried by the state machine with backoff and jitter, never failed directly.

@@ -69,3 +69,17 @@ def export_task_id(snapshot_identifier: str, suffix: str, stamp: str) -> str:
     room = rules.EXPORT_TASK_ID_MAX - rules.TAIL_LENGTH
     base = base[:room].rstrip("-") or "x"
     return f"{base}-{stamp}-{suffix}".lower()
+
+
+def tag_value(text: str) -> str:
+    """`text` as an RDS tag value (see rules.is_rds_tag_value), deterministically: unchanged when
+    RDS takes it; otherwise each refused character becomes `_` and 8 hex digits of the
+    original's SHA-256 follow a `-`, so two names that differ only in refused characters
+    (`rerun(2)`, `rerun!2!`) still get different values, and a retry gets the same one."""
+    if rules.is_rds_tag_value(text):
+        return text
+    cleaned = "".join(c if rules.rds_tag_character(c) else "_" for c in text)
+    if cleaned.lower().startswith(rules.RDS_TAG_RESERVED_PREFIXES):
+        cleaned = f"x-{cleaned}"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{cleaned[: rules.RDS_TAG_VALUE_MAX - 9]}-{digest}"

@@ -12,8 +12,14 @@ With history, the previous run's duration (`expected_seconds`, see `expected_dur
 prior: the end is expected there, refined by RDS's percentage as it grows. The looks close in
 on the expected end geometrically (a quarter of the distance left each time, half when RDS's
 percentage agrees with the prior), are at most `NEAR_END_SECONDS` apart around it, and back
-off again by a quarter of the overrun when the end comes later than expected. So the end is
-noticed within about a minute whether RDS reports progress or not.
+off again by a quarter of the overrun when the end comes later than expected.
+
+How late the end is noticed, as measured in the sandbox (`make bench`, whose polling table is
+pasted in docs/operating.md, "Polling"; a 20-minute snapshot and a 90-minute export, poll
+bounds 30..300 s, the completion shifted by -90 to +120 s; late = the later of the two):
+with RDS reporting progress, at most 47 s late on a first night and 50 s on later nights;
+without progress until the end, up to 240 s late on a first night (median 150 s: the waits
+have doubled to the 300 s maximum by then), and at most 54 s on later nights.
 
 The wait never passes the deadline: the last look happens at the deadline itself.
 """
@@ -127,6 +133,19 @@ def _positive(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and value > 0 else None
 
 
+def _ended(noticed: Any, pending: Any) -> int | None:
+    """When the previous run's snapshot (or export) most likely ended: the middle between the
+    last look that still saw it pending and the look that saw it done. The look that noticed
+    the end is up to a whole poll interval late, and a prior taken from it repeats that
+    lateness night after night. (RDS gives no end time for a snapshot: SnapshotCreateTime is
+    when it was taken, at its start.) Without the earlier look: when the end was noticed."""
+    end = _positive(noticed)
+    before = _positive(pending)
+    if end is None or before is None or before >= end:
+        return end
+    return (before + end) // 2
+
+
 def _previous_phases(
     state_machine: str | None, execution_id: str, database_id: str, bucket: str, s3_prefix: str
 ) -> dict[str, int | None]:
@@ -153,10 +172,13 @@ def _previous_phases(
             if not (same_database and s3_uri.startswith(location)):
                 continue
             phases = found.get("phases_seconds") or {}
+            pending = found.get("pending_seconds") or {}
             fresh = (found.get("snapshot") or {}).get("source") == "new-snapshot"
             return {
-                "snapshot": _positive(phases.get("snapshot")) if fresh else None,
-                "export": _positive(phases.get("export")),
+                "snapshot": _ended(phases.get("snapshot"), pending.get("snapshot"))
+                if fresh
+                else None,
+                "export": _ended(phases.get("export"), pending.get("export")),
             }
     except (ClientError, ValueError, KeyError) as err:
         logger.warning("no prior from earlier executions", extra={"error": str(err)})

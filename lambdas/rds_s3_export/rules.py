@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
@@ -152,9 +153,18 @@ CONCURRENT_EXPORTS_MAX: Final = 5
 
 # --- export_only --------------------------------------------------------------------------
 # database | database.table | database.schema | database.schema.table (the forms StartExportTask
-# documents for ExportOnly); RDS does not export names that contain "/":
+# documents for ExportOnly):
 # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartExportTask.html
-_EXPORT_ONLY_NAME: Final = re.compile(r"^[^./\s]+(?:\.[^./\s]+){0,2}$")
+# A partial export takes only names made of Latin letters (A-Z), digits (0-9), `$` and `_`; a
+# name with any other character (a hyphen, an accent, a space, `/`) can only be exported with
+# the whole snapshot, and StartExportTask fails the run after its snapshot was made:
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html
+# (Considerations, "partial export isn't supported"; the same rule for clusters:
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/export-cluster-data.Considerations.html).
+# "Latin letters" is read as both cases: the API reference's own ExportOnly examples are lower
+# case, and PostgreSQL stores unquoted names in lower case.
+EXPORT_ONLY_NAME_PART: Final = re.compile(r"^[A-Za-z0-9$_]+$")
+EXPORT_ONLY_PARTS_MAX: Final = 3
 # The list travels in the run's state; a quarter of STATE_MAX_BYTES leaves room for the rest.
 EXPORT_ONLY_MAX_BYTES: Final = 64 * 1024
 
@@ -163,10 +173,21 @@ def export_only(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise RuleError(f"must be a list of strings, got {_type_name(value)}: {value!r}")
     for item in value:
-        if not isinstance(item, str) or not _EXPORT_ONLY_NAME.fullmatch(item):
+        if not isinstance(item, str):
+            raise RuleError(f"entry {item!r} must be a string")
+        parts = item.split(".")
+        if len(parts) > EXPORT_ONLY_PARTS_MAX or not all(parts):
             raise RuleError(
                 f"entry {item!r} must be 'database', 'database.table', 'database.schema' or "
-                "'database.schema.table' (no spaces or '/')"
+                "'database.schema.table'"
+            )
+        bad = sorted({c for c in item.replace(".", "") if not EXPORT_ONLY_NAME_PART.fullmatch(c)})
+        if bad:
+            raise RuleError(
+                f"entry {item!r} has {' '.join(repr(c) for c in bad)}: RDS exports partially "
+                "only names of letters A-Z, digits 0-9, '$' and '_', as 'database', "
+                "'database.table', 'database.schema' or 'database.schema.table' (export the "
+                "whole snapshot instead)"
             )
     if len(json.dumps(value).encode()) > EXPORT_ONLY_MAX_BYTES:
         raise RuleError(
@@ -297,3 +318,26 @@ def environment_bytes(environment: Mapping[str, str]) -> int:
 
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
+
+
+# --- RDS tag values -------------------------------------------------------------------------
+# A tag value: 0 to 256 Unicode letters, digits, white space and `_ . : / = + - @`, not starting
+# with `aws:` or `rds:` (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_Tag.html,
+# and https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Tagging.html). An execution
+# name may hold `! ' ( )` besides, so it cannot always be one as it is.
+RDS_TAG_VALUE_MAX: Final = 256
+RDS_TAG_VALUE_PUNCTUATION: Final = frozenset("_.:/=+-@")
+RDS_TAG_RESERVED_PREFIXES: Final = ("aws:", "rds:")
+
+
+def rds_tag_character(char: str) -> bool:
+    """A character RDS takes in a tag value: \\p{L}, \\p{Z}, \\p{N} or one of `_.:/=+-@`."""
+    return char in RDS_TAG_VALUE_PUNCTUATION or unicodedata.category(char)[0] in "LZN"
+
+
+def is_rds_tag_value(value: str) -> bool:
+    return (
+        len(value) <= RDS_TAG_VALUE_MAX
+        and not value.lower().startswith(RDS_TAG_RESERVED_PREFIXES)
+        and all(rds_tag_character(c) for c in value)
+    )

@@ -49,8 +49,11 @@ def result(
     cause: str | None = None,
     timed_out: bool = False,
     extra: dict[str, Any] | None = None,
+    pending_seconds: int = 0,
 ) -> dict[str, Any]:
-    """The status object the state machine's Choice states read."""
+    """The status object the state machine's Choice states read. `pending_seconds`: the
+    elapsed seconds at the last look that still saw the snapshot or export pending, so the end
+    lies between it and `elapsed_seconds` (the next run's prior, see polling.py)."""
     body: dict[str, Any] = {
         "state": state,
         "raw_status": raw_status,
@@ -58,6 +61,7 @@ def result(
         "polls": polls,
         "wait_seconds": wait_seconds,
         "elapsed_seconds": elapsed_seconds,
+        "pending_seconds": pending_seconds,
         "timed_out": timed_out,
         "cause": cause or "",
     }

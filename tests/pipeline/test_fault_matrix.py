@@ -116,6 +116,19 @@ def api(service: str, operation: str, code: str, *, module: str, times: int | No
     return inject
 
 
+def half_done(
+    kind: str, service: str, operation: str, *, module: str, times: int | None = 1
+) -> Inject:
+    """The request is carried out, then its answer is lost (`lose_answer`) or the function dies
+    with it (`kill_after`)."""
+
+    def inject(world: World) -> dict[str, Any]:
+        getattr(world.sandbox.faults, kind)(service, operation, times, module=module)
+        return {}
+
+    return inject
+
+
 def crash(module: str, *, after_snapshot_polls: bool = False, skip: int = 0) -> Inject:
     """Crash `module` once, after `skip` invocations; with `after_snapshot_polls`, let
     DescribeSnapshotStatus's looks pass first (describe_status serves both loops), so the crash
@@ -238,6 +251,11 @@ DEADLINE = "deadline passed"
 TABLE_FAILED = "table FAILED in the export"
 SKIPPED_WARN = "table SKIPPED, policy warn"
 SKIPPED_FAIL = "table SKIPPED, policy fail"
+S3_5XX = "S3 5xx once"
+ANSWER_LOST = "answer lost once"
+ANSWERS_LOST = "answer lost every time"
+REFUSED_ALWAYS = "refused persistently"
+KILLED_MID = "killed mid-request"
 
 ORDERS = "shop.public.orders"
 
@@ -355,9 +373,14 @@ def _rows() -> list[Row]:
             FAILS, "WaitTimedOut", KEPT, names="export"),
         # PurgePrefix: verify the new export (s3:GetObject), read the manifest, plan (RDS's
         # export tasks); here the only old export is the one the manifest names, held back
+        # S3 throttling and 5xx answers are retried by the SDK (rds_s3_export/aws.py), inside
+        # the call: the state machine sees no error
         Row(p, THROTTLED_ONCE, "GetObject of the new export_info: SlowDown, 1 request",
             api("s3", "GetObject", "SlowDown", module=m[p]),
-            RECOVERS, None, REPLACED, retried="Throttled"),
+            RECOVERS, None, REPLACED),
+        Row(p, S3_5XX, "GetObject of the new export_info: InternalError, 1 request",
+            api("s3", "GetObject", "InternalError", module=m[p]),
+            RECOVERS, None, REPLACED),
         Row(p, THROTTLED_ALWAYS, "GetObject: SlowDown, every request",
             api("s3", "GetObject", "SlowDown", module=m[p], times=None),
             FAILS, "PurgeRefused", KEPT, retried="Throttled", persistent=True),
@@ -368,7 +391,7 @@ def _rows() -> list[Row]:
             api("s3", "GetObject", "NoSuchKey", module=m[p], times=None),
             FAILS, "PurgeRefused", KEPT, names="export"),
         Row(p, CRASH, "purge_prefix dies before its handler runs",
-            crash(m[p]), FAILS, "PurgeRefused", KEPT),
+            crash(m[p]), RECOVERS, None, REPLACED, retried="Runtime.ExitError"),
         Row(p, TABLE_FAILED, f"export_tables_info lists {ORDERS} FAILED",
             export_ends(ExportOutcome(table_outcomes={ORDERS: "FAILED"})),
             FAILS, "PurgeRefused", KEPT, names="export"),
@@ -382,17 +405,38 @@ def _rows() -> list[Row]:
         # PublishManifest: s3:PutObject of <prefix>/_manifest.json, then events:PutEvents
         Row(pm, THROTTLED_ONCE, "PutEvents: ThrottlingException, 1 request",
             api("eventbridge", "PutEvents", "ThrottlingException", module=m[pm]),
-            RECOVERS, None, REPLACED, retried="Throttled"),
+            RECOVERS, None, REPLACED),
+        Row(pm, S3_5XX, "PutObject of the manifest: ServiceUnavailable, 1 request",
+            api("s3", "PutObject", "ServiceUnavailable", module=m[pm]),
+            RECOVERS, None, REPLACED),
+        Row(pm, ANSWER_LOST, "PutObject of the manifest: carried out, its answer lost once",
+            half_done("lose_answer", "s3", "PutObject", module=m[pm]),
+            RECOVERS, None, REPLACED),
+        Row(pm, ANSWERS_LOST, "PutObject of the manifest: carried out, every answer lost",
+            half_done("lose_answer", "s3", "PutObject", module=m[pm], times=None),
+            WARNS, None, REPLACED, names=MANIFEST),
+        Row(pm, REFUSED_ALWAYS, "PutEvents after the write: InternalFailure, every request",
+            api("eventbridge", "PutEvents", "InternalFailure", module=m[pm], times=None),
+            WARNS, None, REPLACED, names=MANIFEST),
         Row(pm, DENIED, "PutObject of the manifest: AccessDenied",
             api("s3", "PutObject", "AccessDenied", module=m[pm], times=None),
             FAILS, "PublishFailed", KEPT, names=MANIFEST),
         Row(pm, CRASH, "publish_manifest dies before its handler runs",
-            crash(m[pm]), FAILS, "PublishFailed", KEPT),
+            crash(m[pm]), RECOVERS, None, REPLACED, retried="Runtime.ExitError"),
         # PurgePreviousExport: the manifest names the new export; s3:DeleteObjects of the
         # previous export's folder (the only DeleteObjects of these runs)
         Row(pp, THROTTLED_ONCE, "DeleteObjects: SlowDown, 1 request",
             api("s3", "DeleteObjects", "SlowDown", module=m[pp]),
-            RECOVERS, None, REPLACED, retried="Throttled"),
+            RECOVERS, None, REPLACED),
+        Row(pp, S3_5XX, "DeleteObjects: InternalError, 1 request",
+            api("s3", "DeleteObjects", "InternalError", module=m[pp]),
+            RECOVERS, None, REPLACED),
+        Row(pp, ANSWER_LOST, "DeleteObjects: carried out, its answer lost once",
+            half_done("lose_answer", "s3", "DeleteObjects", module=m[pp]),
+            RECOVERS, None, REPLACED),
+        Row(pp, KILLED_MID, "purge_prefix dies once its first DeleteObjects went through",
+            half_done("kill_after", "s3", "DeleteObjects", module=m[pp]),
+            RECOVERS, None, REPLACED, retried="Runtime.ExitError"),
         Row(pp, THROTTLED_ALWAYS, "DeleteObjects: SlowDown, every request",
             api("s3", "DeleteObjects", "SlowDown", module=m[pp], times=None),
             FAILS, "PurgeRefused", KEPT, retried="Throttled", persistent=True),
@@ -400,7 +444,7 @@ def _rows() -> list[Row]:
             api("s3", "DeleteObjects", "AccessDenied", module=m[pp], times=None),
             FAILS, "PurgeRefused", KEPT, names="s3"),
         Row(pp, CRASH, "purge_prefix dies on its call after PublishManifest",
-            crash(m[pp], skip=1), FAILS, "PurgeRefused", KEPT),
+            crash(m[pp], skip=1), RECOVERS, None, REPLACED, retried="Runtime.ExitError"),
         # PruneSnapshots: the export is complete and verified; a failure here is a warning
         Row(pr, THROTTLED_ALWAYS, "DescribeDBSnapshots: Throttling, every request",
             api("rds", "DescribeDBSnapshots", "Throttling", module=m[pr], times=None),
@@ -551,7 +595,11 @@ def _outcome_problems(row: Row, result: RunResult, seen: Observed, sandbox: Sand
         if result.status != "SUCCEEDED":
             return [f"expected SUCCEEDED, got {result.status} {result.error}: {result.cause}"]
         out = result.output or {}
-        warnings = out.get("prune_warnings", []) + out.get("purge", {}).get("warnings", [])
+        warnings = (
+            out.get("prune_warnings", [])
+            + out.get("purge", {}).get("warnings", [])
+            + (out.get("manifest") or {}).get("warnings", [])
+        )
         if row.outcome == WARNS and not warnings:
             problems.append("expected a warning in the output, there is none")
         if row.outcome == WARNS and row.names != "database":
@@ -613,8 +661,11 @@ def run_row(sandbox: Sandbox, row: Row) -> tuple[str, list[str]]:
         old_snapshot=previous.output["snapshot"]["id"] if previous.output else "?",
     )
     lost, data_problems = _data_verdict(row, seen, result)
+    # a fault that never fired tested nothing
+    unfired = [f"{f.operation} {f.kind} {f.code}" for f in sandbox.faults.api_faults if not f.fired]
     problems = (
-        _outcome_problems(row, result, seen, sandbox)
+        [f"the fault never fired: {unfired}"] * bool(unfired)
+        + _outcome_problems(row, result, seen, sandbox)
         + _retry_problems(row, result)
         + data_problems
         + _manifest_problems(row, seen, result, sandbox)
@@ -681,6 +732,11 @@ def test_every_step_meets_the_faults_that_apply_to_it() -> None:
     faults = {r.fault for r in MATRIX}
     assert faults >= {THROTTLED_ONCE, THROTTLED_ALWAYS, BUSY_ONCE, QUOTA, DENIED, NOT_FOUND}
     assert faults >= {SNAPSHOT_FAILED, EXPORT_FAILED, EXPORT_CANCELED, CRASH, DEADLINE}
+    # issue 17: a transient S3 5xx, a lost answer and a kill mid-request are tried in the purge
+    # and the publish, and each recovers
+    for step in ("PurgePrefix", "PublishManifest", "PurgePreviousExport"):
+        assert any(r.step == step and r.fault == S3_5XX and r.outcome == RECOVERS for r in MATRIX)
+    assert {ANSWER_LOST, ANSWERS_LOST, KILLED_MID, REFUSED_ALWAYS} <= faults
     assert len({r.id for r in MATRIX}) == len(MATRIX)
 
 

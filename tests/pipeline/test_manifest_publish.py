@@ -227,15 +227,30 @@ def test_a_complete_table_whose_files_are_missing_fails_the_run_before_the_purge
 
 
 def test_a_throttled_put_events_is_retried(sandbox: Sandbox) -> None:
-    sandbox.faults.api("eventbridge", "PutEvents", "ThrottlingException", module="publish_manifest")
+    # one refusal is sent again within the call (EVENT_ATTEMPTS, with backoff)
+    fault = sandbox.faults.api(
+        "eventbridge", "PutEvents", "ThrottlingException", module="publish_manifest"
+    )
     result = sandbox.run({})
     out = _ok(result)
+    assert fault.fired == 1
+    assert len(sandbox.ready_events()) == 1
+    assert [s.outcome for s in result.states if s.name == "PublishManifest"] == ["ok"]
+    assert out["manifest"]["uri"].endswith(MANIFEST) and out["manifest"]["warnings"] == []
+
+
+def test_put_events_throttled_past_its_attempts_calls_the_step_again(sandbox: Sandbox) -> None:
+    fault = sandbox.faults.api(
+        "eventbridge", "PutEvents", "ThrottlingException", module="publish_manifest", times=3
+    )
+    result = sandbox.run({})
+    _ok(result)
+    assert fault.fired == 3
     assert len(sandbox.ready_events()) == 1
     assert [s.outcome for s in result.states if s.name == "PublishManifest"] == [
         "error Throttled",
         "ok",
     ]
-    assert out["manifest"]["uri"].endswith(MANIFEST)
 
 
 def test_a_failure_to_publish_fails_the_run_by_name(sandbox: Sandbox) -> None:

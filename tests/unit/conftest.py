@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore import endpoint as botocore_endpoint
 from moto import mock_aws
 from moto.rds.models import rds_backends
 
@@ -14,6 +16,14 @@ from sandbox import faults
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET = "export-bucket"  # the export bucket of the `s3` fixture
+
+
+@pytest.fixture(autouse=True)
+def sdk_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The SDK's sleeps before its retries (S3's, rds_s3_export/aws.py), recorded, not slept."""
+    sleeps: list[float] = []
+    monkeypatch.setattr(botocore_endpoint, "time", SimpleNamespace(sleep=sleeps.append))
+    return sleeps
 
 
 @pytest.fixture

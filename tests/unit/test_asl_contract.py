@@ -21,6 +21,10 @@ LAMBDA_SERVICE = {
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 }
+# A function that died (killed, out of memory, timed out): retried only by the steps a repeat
+# is safe for (statemachine/definition.py, RETRY_KILLED)
+KILLED = {"Lambda.Unknown", "Runtime.ExitError", "Sandbox.Timedout"}
+REPEATABLE = {"PurgePrefix", "PurgePreviousExport", "PublishManifest"}
 
 
 def test_every_task_catches_the_design_errors_by_name() -> None:
@@ -42,7 +46,8 @@ def test_retries_name_only_transient_or_lambda_service_errors() -> None:
         if state.get("Resource", LAMBDA_INVOKE) != LAMBDA_INVOKE:
             continue  # a Step Functions integration: its own error names
         for retry in state.get("Retry", []):
-            assert set(retry["ErrorEquals"]) <= TRANSIENT | LAMBDA_SERVICE, name
+            allowed = TRANSIENT | LAMBDA_SERVICE | (KILLED if name in REPEATABLE else set())
+            assert set(retry["ErrorEquals"]) <= allowed, name
         assert any(set(r["ErrorEquals"]) == LAMBDA_SERVICE for r in state.get("Retry", [])) or (
             state["Type"] != "Task"
         ), name
@@ -67,3 +72,9 @@ def test_every_function_result_joins_the_state_by_result_path_alone() -> None:
         assert selector, name
         for key, path in selector.items():
             assert key.endswith(".$") and path == f"$.Payload.{key[:-2]}", (name, key)
+
+
+def test_the_repeatable_steps_retry_a_killed_function() -> None:
+    # a purge killed mid-delete, or a publish killed after its write, is called again
+    for name in REPEATABLE:
+        assert any(set(r["ErrorEquals"]) == KILLED for r in STATES[name]["Retry"]), name

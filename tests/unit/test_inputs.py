@@ -333,3 +333,36 @@ def test_an_accepted_identifier_is_always_valid_for_rds(key: str, text: str) -> 
 
 def test_the_input_keys_are_the_documented_ones() -> None:
     assert frozenset(EXPECTED_TYPE) | {"snapshot_identifier"} == rules.INPUT_KEYS
+
+
+# --- export_only: the names RDS can export partially ----------------------------------------
+# Latin letters, digits, `$` and `_` only (transcribed from "Considerations" of
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html); lower case
+# as in the ExportOnly examples of
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartExportTask.html
+PARTIAL_EXPORT_REFUSED = [
+    ("mydb.public.my-table", "'-'"),
+    ("mydb.public.café", "'é'"),
+    ("my db", "' '"),
+    ("shop.public.orders!", "'!'"),
+    ("shop..orders", "'database.table'"),
+]
+PARTIAL_EXPORT_ACCEPTED = ["mydb.public.my_table", "SHOP.Public.Orders", "shop$1", "a.b.c"]
+
+
+@pytest.mark.parametrize(("name", "named"), PARTIAL_EXPORT_REFUSED)
+def test_export_only_names_rds_cannot_export_partially_are_refused(name: str, named: str) -> None:
+    # Given an export_only entry with a character outside A-Z, 0-9, $ and _
+    # When ValidateInput reads it, Then it refuses, naming the key, the entry and the character
+    text = refusal({"export_only": [name]}, allow_export_only_override=True)
+    assert text.startswith("export_only") and repr(name) in text and named in text
+    # and synth refuses it too, naming the context key
+    with pytest.raises(ValueError, match=r"export_only") as caught:
+        load_config({"export_only": [name]})
+    assert repr(name) in str(caught.value) and named in str(caught.value)
+
+
+@pytest.mark.parametrize("name", PARTIAL_EXPORT_ACCEPTED)
+def test_export_only_names_of_letters_digits_dollar_underscore_are_accepted(name: str) -> None:
+    assert build({"export_only": [name]}, allow_export_only_override=True).export_only == [name]
+    assert load_config({"export_only": [name]}).databases[0].export_only == (name,)

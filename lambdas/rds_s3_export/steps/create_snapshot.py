@@ -1,7 +1,9 @@
 """CreateSnapshot: the snapshot this run exports.
 
 * `new-snapshot`: create a manual snapshot `<prefix>-YYYY-mm-dd-HH-MM`, tagged as the
-  pipeline's own and with the execution's name. A retry of the same execution adopts the
+  pipeline's own and with the execution's name (as `naming.tag_value` makes it a valid RDS
+  tag value: a name such as `rerun(2)` has characters RDS refuses). A retry of the same
+  execution adopts the
   snapshot it already created; another execution in the same minute gets `-<run suffix>`.
 * `latest-automated`: the newest *available* automated snapshot of the database.
 * `snapshot`: the named snapshot, if it belongs to the configured database.
@@ -34,7 +36,7 @@ def _create(kind: str, config: dict[str, Any], plan: dict[str, Any], snapshot_id
     rds = aws.client("rds")
     tags = [
         {"Key": TAG_PIPELINE, "Value": config["pipeline_name"]},
-        {"Key": TAG_EXECUTION, "Value": plan["execution_name"]},
+        {"Key": TAG_EXECUTION, "Value": naming.tag_value(plan["execution_name"])},
     ]
     if kind == "db-cluster-snapshot":
         rds.create_db_cluster_snapshot(
@@ -66,7 +68,8 @@ def create_or_adopt(config: dict[str, Any], plan: dict[str, Any]) -> tuple[dict[
                     err, SnapshotFailed, f"create {kind}", f"database {config['database_id']}"
                 )
             existing = _describe_one(kind, snapshot_id)
-            if existing and existing["tags"].get(TAG_EXECUTION) == plan["execution_name"]:
+            mine = naming.tag_value(plan["execution_name"])
+            if existing and existing["tags"].get(TAG_EXECUTION) == mine:
                 logger.info("adopting own snapshot", extra={"snapshot": snapshot_id})
                 return existing, True
             continue  # taken by another run in the same minute: try the next candidate

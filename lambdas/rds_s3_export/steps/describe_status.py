@@ -92,7 +92,10 @@ def look(event: dict[str, Any]) -> dict[str, Any]:
         deadline=event["deadline"],
         expected_seconds=int(expected) if isinstance(expected, int | float) else None,
     )
+    # the last look that still saw it pending: the end came after it
+    pending = elapsed if state == "pending" else int(event.get("pending_seconds") or 0)
     return status.result(
+        pending_seconds=pending,
         state=state,
         raw_status=raw,
         progress=progress,
@@ -113,6 +116,7 @@ RESULT_FIELDS = (
     "polls",
     "wait_seconds",
     "elapsed_seconds",
+    "pending_seconds",
     "timed_out",
     "cause",
 )

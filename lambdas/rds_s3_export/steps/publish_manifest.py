@@ -19,11 +19,23 @@ the purge held back) and before PurgePreviousExport deletes that one. It:
    :data:`EVENT_DETAIL_TYPE`), so a loader can start at once instead of on a fixed schedule.
 
 A dry run, a failed export or a refused purge never reach this step, so they leave the
-manifest as it was. Any failure here is ``PublishFailed`` (throttling is ``Throttled`` and is
-retried): the export is safe and complete, but downstream was not told, and yesterday's export,
-which the manifest still names, stays. A retry writes the
-manifest again and may send the event twice; a consumer should use ``export_task_id`` to
-notice an export it has already loaded.
+manifest as it was. A failure before the manifest is written is ``PublishFailed`` (throttling is
+``Throttled`` and is retried): the export is safe and complete, but downstream was not told, and
+yesterday's export, which the manifest still names, stays. A retry writes the manifest again
+and may send the event twice; a consumer should use ``export_task_id`` to notice an export it
+has already loaded.
+
+A publish that half-succeeded is told apart from one that failed:
+
+* the PUT's answer was lost (every attempt the SDK made): the manifest is read back (listed
+  first, then read). If it is this run's, the write went through: the step succeeds with a
+  warning. Otherwise ``PublishFailed``, and the manifest is as it was.
+* PutEvents refused the event after the manifest was written: it is sent again, up to
+  EVENT_ATTEMPTS times with backoff. Still refused, the step succeeds with a warning (no event
+  this night): the manifest names the new, complete export, so the night is published for
+  whoever reads the manifest, and the previous export, which no manifest names any more, is
+  deleted by the purge's last pass as on any night. Only throttling that outlasts the attempts
+  is ``Throttled`` (the state machine calls the step again).
 """
 
 from __future__ import annotations
@@ -33,10 +45,10 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from rds_s3_export import aws, clock, s3layout, settings
-from rds_s3_export.errors import PublishFailed
+from rds_s3_export.errors import PublishFailed, Throttled
 from rds_s3_export.log import correlated, logger
 from rds_s3_export.manifest import (
     DataFile,
@@ -67,6 +79,10 @@ optimizing-performance.html)."""
 # PutEvents takes entries of at most 256 KB (detail included):
 # https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html
 # The detail below is a few hundred bytes whatever the size of the export.
+# A refused entry (FailedEntryCount, or the call refused) is sent again with backoff:
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevents.html
+EVENT_ATTEMPTS: Final = 3
+EVENT_BACKOFF_SECONDS: Final = 1.0
 
 
 def _read_json(s3: Any, bucket: str, key: str) -> Any:
@@ -159,7 +175,20 @@ def manifest_of(event: dict[str, Any], bucket: str) -> dict[str, Any]:
         ) from err
 
 
-def _write(bucket: str, key: str, body: bytes) -> None:
+def _written(bucket: str, key: str, body: bytes) -> bool:
+    """Whether `key` holds `body` now: listed first (a missing key answers 403 to a GET without
+    s3:ListBucket), then read."""
+    if not aws.object_exists(bucket, key, PublishFailed, "the manifest, read back"):
+        return False
+    try:
+        return bool(aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read() == body)
+    except ClientError as err:
+        aws.raise_as(err, PublishFailed, "s3:GetObject", f"s3://{bucket}/{key}")
+
+
+def _write(bucket: str, key: str, body: bytes) -> str | None:
+    """PUT the manifest; a warning when the PUT's answer was lost but the manifest is ours."""
+    uri = f"s3://{bucket}/{key}"
     try:
         aws.client("s3").put_object(
             Bucket=bucket,
@@ -169,29 +198,55 @@ def _write(bucket: str, key: str, body: bytes) -> None:
             ServerSideEncryption="aws:kms",
             SSEKMSKeyId=settings.export_kms_key_arn(),
         )
+    except (ClientError, BotoCoreError) as err:
+        if isinstance(err, ClientError) and aws.error_code(err) in aws.THROTTLING_CODES:
+            aws.raise_as(err, PublishFailed, "s3:PutObject", uri)
+        if _written(bucket, key, body):  # the PUT went through; its answer did not come back
+            return f"s3:PutObject of {uri} answered {err}, but {uri} holds this run's manifest"
+        if isinstance(err, ClientError):
+            aws.raise_as(err, PublishFailed, "s3:PutObject", uri)
+        raise PublishFailed(f"s3:PutObject on {uri} failed: {err}; it was not written") from err
+    return None
+
+
+def _refusal(entry: dict[str, Any]) -> tuple[str | None, str]:
+    """(the event's id, or None; what refused it)."""
+    try:
+        response = aws.client("events").put_events(Entries=[entry])
     except ClientError as err:
-        aws.raise_as(err, PublishFailed, "s3:PutObject", f"s3://{bucket}/{key}")
+        return None, aws.describe(err)
+    (result,) = response.get("Entries") or [{}]
+    if response.get("FailedEntryCount") or not result.get("EventId"):
+        return None, f"{result.get('ErrorCode', 'unknown')} {result.get('ErrorMessage', '')}"
+    return str(result["EventId"]), ""
 
 
-def _send(detail: dict[str, Any]) -> str:
+def _send(detail: dict[str, Any]) -> tuple[str, str | None]:
+    """(the event's id, ""), or ("", a warning) when PutEvents refused it every time."""
     entry = {
         "Source": EVENT_SOURCE,
         "DetailType": EVENT_DETAIL_TYPE,
         "Detail": json.dumps(detail, sort_keys=True),
         "EventBusName": EVENT_BUS,
     }
-    try:
-        response = aws.client("events").put_events(Entries=[entry])
-    except ClientError as err:
-        aws.raise_as(err, PublishFailed, "events:PutEvents", f"event bus {EVENT_BUS}")
-    (result,) = response.get("Entries") or [{}]
-    if response.get("FailedEntryCount") or not result.get("EventId"):
-        code, message = result.get("ErrorCode", "unknown"), result.get("ErrorMessage", "")
-        raise PublishFailed(
-            f"events:PutEvents on event bus {EVENT_BUS} refused the ready event: {code} "
-            f"{message} (the manifest {detail['manifest']} is written)"
+    refusals: list[str] = []
+    for attempt in range(EVENT_ATTEMPTS):
+        if attempt:
+            clock.sleep(EVENT_BACKOFF_SECONDS * 2 ** (attempt - 1))
+        event_id, refusal = _refusal(entry)
+        if event_id is not None:
+            return event_id, None
+        refusals.append(refusal.strip())
+    last = refusals[-1]
+    if last.split(":")[0].split(" ")[0] in aws.THROTTLING_CODES:
+        raise Throttled(
+            f"events:PutEvents on event bus {EVENT_BUS} throttled {EVENT_ATTEMPTS} times: {last}"
         )
-    return str(result["EventId"])
+    return "", (
+        f"events:PutEvents on event bus {EVENT_BUS} refused the ready event "
+        f"{EVENT_ATTEMPTS} times ({last}): no event this night; the manifest "
+        f"{detail['manifest']} is written and names export {detail['export_task_id']}"
+    )
 
 
 def publish(event: dict[str, Any]) -> dict[str, Any]:
@@ -202,7 +257,7 @@ def publish(event: dict[str, Any]) -> dict[str, Any]:
     body = dumps(manifest)
     key = manifest_key(manifest["s3_prefix"])
     uri = f"s3://{bucket}/{key}"
-    _write(bucket, key, body)
+    warnings = [w for w in [_write(bucket, key, body)] if w]
     detail = {
         "pipeline": event["config"].get("pipeline_name"),
         "manifest": uri,
@@ -213,9 +268,18 @@ def publish(event: dict[str, Any]) -> dict[str, Any]:
         "execution": manifest["execution"],
         "tables": len(manifest["tables"]),
     }
-    event_id = _send(detail)
+    event_id, refused = _send(detail)
+    warnings += [refused] if refused else []
     logger.info("manifest published", extra={"manifest": uri, "event_id": event_id})
-    return {"uri": uri, "tables": len(manifest["tables"]), "bytes": len(body), "event_id": event_id}
+    for warning in warnings:
+        logger.warning(warning)
+    return {
+        "uri": uri,
+        "tables": len(manifest["tables"]),
+        "bytes": len(body),
+        "event_id": event_id,  # "" when PutEvents refused it (see warnings)
+        "warnings": warnings,
+    }
 
 
 # `$.manifest`: where the manifest is, its size, and the id of the event that announced it
@@ -224,6 +288,7 @@ RESULT_FIELDS = (
     "tables",
     "bytes",
     "event_id",
+    "warnings",  # a publish that half-succeeded: the manifest is written, and what was not
 )
 
 

@@ -74,9 +74,12 @@ PAGE_SIZE = min(rules.S3_LIST_PAGE_MAX_KEYS, rules.S3_DELETE_OBJECTS_MAX_KEYS)
 # DeleteObjects requests in flight, each taking a good fraction of a second for 1,000 keys,
 # stay far below that, and leave the rate to other writers of the bucket.
 MAX_IN_FLIGHT = 4
-# A call stops starting new pages when less than this is left before the function's timeout:
-# enough to finish the requests in flight and return the state.
-TIME_MARGIN_MS = 40_000
+# A call starts a page, or a folder's last two requests (the listing that finds its export_info
+# alone, and its deletion), only while more than this is left before the function's timeout:
+# two S3 calls at their slowest with the SDK's retries (aws.S3_CALL_WORST_SECONDS; the requests
+# in flight run side by side), and time to return the state. A call killed all the same is
+# retried by the state machine from the state it was given (see `_start_call`).
+TIME_MARGIN_MS = (2 * aws.S3_CALL_WORST_SECONDS + 15) * 1000
 # The lists the purge carries in the state are capped in bytes (as JSON), whatever the key
 # lengths, far below the state's rules.STATE_MAX_BYTES together.
 DRY_RUN_KEYS_BYTES = 64 * 1024
@@ -266,13 +269,9 @@ def _rds_folders(
 
 
 def _has_export_info(bucket: str, prefix: str, folder: str) -> bool:
-    try:
-        aws.client("s3").head_object(Bucket=bucket, Key=s3layout.export_info_key(prefix, folder))
-    except ClientError as err:
-        if aws.error_code(err) in aws.S3_MISSING_CODES:
-            return False
-        aws.raise_as(err, PurgeRefused, "s3:HeadObject", f"s3://{bucket}/{prefix}/{folder}/")
-    return True
+    # listed, not HEAD: without s3:ListBucket a missing key answers 403, like a denied one
+    key = s3layout.export_info_key(prefix, folder)
+    return aws.object_exists(bucket, key, PurgeRefused, f"is {prefix}/{folder}/ an export?")
 
 
 def classify_folder(
@@ -300,11 +299,14 @@ def manifest_export(bucket: str, prefix: str) -> tuple[str | None, str | None]:
     `export_task_id`) names no folder a loader could read: (None, warning). A manifest that
     cannot be read refuses: what it names is unknown, so nothing may be deleted."""
     uri = f"s3://{bucket}/{manifest_key(prefix)}"
+    # listed first: without s3:ListBucket a missing key answers 403, like a denied one
+    if not aws.object_exists(bucket, manifest_key(prefix), PurgeRefused, "the manifest"):
+        return None, None
     try:
         body = aws.client("s3").get_object(Bucket=bucket, Key=manifest_key(prefix))["Body"].read()
     except ClientError as err:
         code = aws.error_code(err)
-        if code in aws.S3_MISSING_CODES:
+        if code in aws.S3_MISSING_CODES:  # deleted since it was listed
             return None, None
         if code in aws.THROTTLING_CODES:  # transient: the state machine retries
             aws.raise_as(err, PurgeRefused, "s3:GetObject", uri)
@@ -566,7 +568,9 @@ def _work(
                 # more from its start: what is left should be its export_info alone, deleted
                 # now, last. Keys that appeared meanwhile send the loop round the folder again.
                 deleter.drain()
-                if deleter.slowed is not None:
+                short = pages_done > 1 and time_left() < TIME_MARGIN_MS  # progress: a page
+                if deleter.slowed is not None or short:
+                    cursor = ""  # the next call lists what is left of the folder
                     break
                 rest, rest_more = _list_folder_page(bucket, prefix, folder, "")
                 if rest_more or any(k != marker for k in rest):
@@ -638,6 +642,20 @@ def _previous_export(bucket: str, prefix: str, new_id: str, state: dict[str, Any
     state["todo"] = [folder]
 
 
+def _start_call(event: dict[str, Any], state: dict[str, Any]) -> None:
+    """Note when the purge began (its first call), and whether this call is a retry.
+
+    A call retried by the state machine (`attempt` > 0, $$.State.RetryCount) follows an
+    attempt that returned nothing (its answer lost, or the function killed): that attempt may
+    have deleted objects, and whole folders, that no state records. From then on the counts are
+    lower bounds, and say so."""
+    if not state.get("started_at"):
+        state["started_at"] = clock.isoformat(clock.now())
+    if int(event.get("attempt") or 0) > 0 and not state.get("counts_are_lower_bounds"):
+        state["counts_are_lower_bounds"] = True
+        logger.warning("purge call retried: the counts from here on are lower bounds")
+
+
 def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None) -> dict[str, Any]:
     """One call of the purge loop: plan on the first call, then delete while time is left; in
     the last pass (`phase: previous-export`), the held-back folder."""
@@ -651,8 +669,7 @@ def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None
     new_id = None if dry_run else event["export"]["export_task_id"]
     continued = int(state.get("continuations", 0)) > 0
     last_pass = state.get("phase") == PHASE_PREVIOUS
-    if not state.get("started_at"):
-        state["started_at"] = clock.isoformat(clock.now())
+    _start_call(event, state)
     if last_pass:
         if new_id is None:  # never reached from the state machine; a guard
             raise PurgeRefused("a dry run has no last pass: nothing was deleted")
@@ -714,6 +731,7 @@ def purge_page(event: dict[str, Any], time_left: Callable[[], int] | None = None
         folders=folders,
         folders_not_shown=int(state.get("folders_not_shown", 0)) + folders_hidden,
         throttled=slowed is not None,
+        counts_are_lower_bounds=bool(state.get("counts_are_lower_bounds")),
         continue_in_new_execution=(
             phase == PHASE_OLD and not dry_run and _history_events(event, calls + 1) > budget
         ),
@@ -765,6 +783,9 @@ RESULT_FIELDS = (
     "left_alone_not_shown",
     "kept_running",
     "warnings",
+    # true once a call was retried after an attempt that returned nothing: objects_deleted,
+    # pages and folders then count at least what was deleted, maybe less than all of it
+    "counts_are_lower_bounds",
     # a dry run's preview
     "would_delete_count",
     "would_delete_keys",

@@ -209,6 +209,7 @@ def continuation(raw: dict[str, Any], execution: dict[str, Any]) -> dict[str, An
         "folders": _strings(purge.get("folders", []), "folders"),
         "warnings": _strings(purge.get("warnings", []), "warnings"),
         "continuations": _count(purge.get("continuations", 0), "continuations") + 1,
+        "counts_are_lower_bounds": purge.get("counts_are_lower_bounds") is True,
     }
     if isinstance(purge.get("started_at"), str):
         carried["started_at"] = clock.isoformat(clock.parse(purge["started_at"]))
