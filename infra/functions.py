@@ -291,6 +291,17 @@ class PipelineFunctions(Construct):
         policy.allow(["rds:AddTagsToResource"], self._snapshots(automated=False))
         policy.allow(["rds:ListTagsForResource"], self._snapshots(automated=True))
         self._describe_snapshots(policy)
+        # is the run's snapshot the one the manifest names (rds_s3_export.freshness)? Only the
+        # manifests are read, SSE-KMS under the export key. No s3:ListBucket: a missing manifest
+        # then answers 403 instead of 404, and either way the run exports.
+        policy.allow(
+            ["s3:GetObject"],
+            [
+                self._storage.bucket.arn_for_objects(manifest_key(p))
+                for p in self._config.s3_prefixes
+            ],
+        )
+        policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])
 
     def _allow_describe_status(self, policy: ScopedPolicy) -> None:
         self._describe_snapshots(policy)

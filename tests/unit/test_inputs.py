@@ -66,6 +66,32 @@ BAD: list[tuple[str, dict[str, Any]]] = [
     ],
     ("snapshot_identifier", {"snapshot_identifier": "mysnap"}),  # without source snapshot
     *[
+        ("snapshot_identifier", {"source": "snapshot", "snapshot_identifier": v})
+        for v in ("awsbackup:", "awsbackup:job_1", "backup:job-1")
+    ],
+    *[
+        ("snapshot_arn", {"source": "snapshot", "snapshot_arn": v})
+        for v in (
+            5,
+            "mysnap",
+            "arn:aws:rds:us-east-1:123456789012:db:mydb",  # a database, not a snapshot
+            "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:rds:mydb-1",  # wrong kind
+            "arn:aws:rds:us-east-1:12345:snapshot:mysnap",
+            "arn:aws:rds:us-east-1:123456789012:snapshot:my_snap",
+            "arn:aws:s3:::bucket/snapshot:mysnap",
+        )
+    ],
+    ("snapshot_arn", {"snapshot_arn": "arn:aws:rds:us-east-1:123456789012:snapshot:mysnap"}),
+    (
+        "snapshot_identifier",
+        {
+            "source": "snapshot",
+            "snapshot_identifier": "mysnap",
+            "snapshot_arn": "arn:aws:rds:us-east-1:123456789012:snapshot:mysnap",
+        },
+    ),
+    *[("trigger", {"trigger": v}) for v in (5, None, "", "event", "RDS-EVENT", "schedule")],
+    *[
         ("snapshot_prefix", {"snapshot_prefix": v})
         for v in (5, None, "", "a" * 232, "a" * 256, "my_prefix", "1prefix", "prefix-", "a--b")
     ],
@@ -271,6 +297,7 @@ EXPECTED_TYPE: dict[str, Any] = {
     "export_only": list,
     "keep_snapshots": (int, type(None)),
     "dry_run": bool,
+    "trigger": str,
 }
 
 
@@ -332,4 +359,24 @@ def test_an_accepted_identifier_is_always_valid_for_rds(key: str, text: str) -> 
 
 
 def test_the_input_keys_are_the_documented_ones() -> None:
-    assert frozenset(EXPECTED_TYPE) | {"snapshot_identifier"} == rules.INPUT_KEYS
+    assert frozenset(EXPECTED_TYPE) | {"snapshot_identifier", "snapshot_arn"} == rules.INPUT_KEYS
+
+
+@pytest.mark.parametrize(
+    ("arn", "kind", "expected"),
+    [
+        ("arn:aws:rds:us-east-1:123456789012:snapshot:mysnap", "instance", "mysnap"),
+        # the ARN of the AWS sample event's snapshot (tests/fixtures/aws_docs/rds_events.py)
+        ("arn:aws:rds:us-east-1:123456789012:snapshot:rds:my-db-snapshot", "instance", None),
+        ("arn:aws:rds:eu-west-1:123456789012:snapshot:awsbackup:job-1a2b", "instance", None),
+        ("arn:aws-cn:rds:cn-north-1:123456789012:cluster-snapshot:Nightly", "cluster", "nightly"),
+    ],
+)
+def test_a_snapshot_arn_names_its_snapshot(arn: str, kind: str, expected: str | None) -> None:
+    # Given an RDS snapshot ARN, When a run of source snapshot is given it
+    db = {"db_cluster_identifier": "mycluster"} if kind == "cluster" else {}
+    config = build({**db, "source": "snapshot", "snapshot_arn": arn, "trigger": "rds-event"})
+    # Then the snapshot id is the ARN's resource name, and the ARN is kept to check it against
+    assert config.snapshot_identifier == (expected or arn.split(":", 6)[6])
+    assert config.snapshot_arn == arn
+    assert config.trigger == "rds-event"
