@@ -172,6 +172,8 @@ class PipelineConfig:
             "skipped_tables_policy": self.skipped_tables_policy,
             "databases": [db.settings_entry() for db in self.databases],
             "allow_export_only_override": self.allow_export_only_override,
+            # only when set: without the event keys, the functions' environment is unchanged
+            **({"backup_vault": self.backup_vault} if self.backup_vault else {}),
         }
 
     def function_environments(
@@ -498,6 +500,14 @@ def load_config(context: Mapping[str, Any]) -> PipelineConfig:
         **_snowflake(raw),
         **_event_triggers(raw),
     )
+    if not config.backup_vault:
+        for database in config.databases:
+            if database.source == "backup":
+                raise ConfigError(
+                    "source",
+                    f"backup (for {database.kind} {database.identifier}) reads the recovery "
+                    "points of an AWS Backup vault: set backup_vault=<vault name> too",
+                )
     _check_fits_lambda_environment(config)
     return config
 

@@ -302,6 +302,19 @@ class PipelineFunctions(Construct):
             ],
         )
         policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])
+        if self._config.backup_vault:  # source backup (rds_s3_export.backup)
+            self._describe_databases(policy)  # the database's ARN, as the vault names it
+            policy.allow(
+                ["backup:ListRecoveryPointsByBackupVault"],
+                [
+                    Stack.of(self).format_arn(
+                        service="backup",
+                        resource="backup-vault",
+                        resource_name=self._config.backup_vault,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
 
     def _allow_describe_status(self, policy: ScopedPolicy) -> None:
         self._describe_snapshots(policy)

@@ -44,6 +44,8 @@ class Config:
     # found by its id: an ARN of another account or region never matches
     snapshot_arn: str | None = None
     trigger: str = "manual"  # one of rules.TRIGGERS
+    # source backup: the stack's vault (the backup_vault setting)
+    backup_vault: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +155,12 @@ def build_config(raw: Any, defaults: Mapping[str, Any], settings: Mapping[str, A
         lambda: rules.choice(merged.get("source", rules.DEFAULTS["source"]), rules.SOURCES),
     )
     snapshot_identifier, snapshot_arn = _named_snapshot(merged, source, kind)
+    backup_vault = stack.get("backup_vault") or None
+    if source == "backup" and not backup_vault:
+        raise InvalidInput(
+            "source 'backup' needs the stack's AWS Backup vault: deploy with "
+            "-c backup_vault=<vault name>"
+        )
     trigger = _check(
         "trigger", lambda: rules.choice(merged.get("trigger", "manual"), rules.TRIGGERS)
     )
@@ -224,6 +232,7 @@ def build_config(raw: Any, defaults: Mapping[str, Any], settings: Mapping[str, A
         ),
         snapshot_arn=snapshot_arn,
         trigger=trigger,
+        backup_vault=backup_vault if source == "backup" else None,
     )
 
 
@@ -231,9 +240,18 @@ def _named_snapshot(
     merged: Mapping[str, Any], source: str, kind: rules.DatabaseKind
 ) -> tuple[str | None, str | None]:
     """(snapshot id, snapshot ARN or None) of `source: snapshot`, named by exactly one of
-    snapshot_identifier and snapshot_arn; (None, None) for the other sources."""
+    snapshot_identifier and snapshot_arn; of `source: backup`, the recovery point ARN if one
+    is given (an RDS or Aurora recovery point's ARN is its snapshot's); else (None, None)."""
+    point = merged.get("recovery_point_arn")
+    if point not in (None, "") and source != "backup":
+        raise InvalidInput("recovery_point_arn is only allowed when source is 'backup'")
     given = {k: merged.get(k) for k in ("snapshot_identifier", "snapshot_arn")}
     given = {k: v for k, v in given.items() if v not in (None, "")}
+    if source == "backup" and not given:
+        if point in (None, ""):
+            return None, None  # the newest completed recovery point in the vault
+        arn, ident = _check("recovery_point_arn", lambda: rules.snapshot_arn(point, kind))
+        return ident, arn
     if source != "snapshot":
         if given:
             verb = "is" if len(given) == 1 else "are"

@@ -239,13 +239,13 @@ def keep_snapshots(value: Any) -> int | str:
 
 
 # --- sources, policies, settings ----------------------------------------------------------
-SOURCES: Final = ("new-snapshot", "latest-automated", "snapshot")
+SOURCES: Final = ("new-snapshot", "latest-automated", "snapshot", "backup")
 # What started a run. A run started by an event ends quietly (Succeeded, with the reason) when
 # the event's snapshot is not one of its database: an event pattern cannot always tell (an
 # automated snapshot id prefix `rds:mydb-` also matches database `mydb-2`'s snapshots).
 TRIGGERS: Final = ("manual", "rds-event", "backup-event")
 # A schedule can only use sources that need no per-run value.
-SCHEDULED_SOURCES: Final = ("new-snapshot", "latest-automated")
+SCHEDULED_SOURCES: Final = ("new-snapshot", "latest-automated", "backup")
 SKIPPED_TABLES_POLICIES: Final = ("warn", "fail")
 MIN_TIMEOUT_SECONDS: Final = 60
 
@@ -274,6 +274,7 @@ INPUT_KEYS: Final = frozenset(
         "source",
         "snapshot_identifier",
         "snapshot_arn",
+        "recovery_point_arn",
         "trigger",
         "snapshot_prefix",
         "s3_prefix",
@@ -297,6 +298,7 @@ SETTING_KEYS: Final = frozenset(
         "skipped_tables_policy",
         "databases",
         "allow_export_only_override",
+        "backup_vault",
     }
 )
 

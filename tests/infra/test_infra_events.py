@@ -121,3 +121,14 @@ def test_the_dead_letter_queue_is_encrypted_and_only_the_rules_may_send(
         str({"Fn::GetAtt": [on.logical_id(r), "Arn"]}) for r in constructs.rules
     )
     assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in str(s) for s in statements)
+
+
+def test_source_backup_may_list_only_the_configured_vault(
+    default_stack: Any, synth: Callable[..., Any]
+) -> None:
+    on = synth(**EVENTS_ON)
+    (statement,) = on.statements_with("backup:ListRecoveryPointsByBackupVault")
+    assert _resolve(statement["Resource"]) == (
+        "arn:aws:backup:eu-west-1:123456789012:backup-vault:nightly"
+    )
+    assert default_stack.statements_with("backup:ListRecoveryPointsByBackupVault") == []

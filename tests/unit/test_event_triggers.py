@@ -187,3 +187,11 @@ def test_with_several_databases_each_rule_starts_a_run_of_its_own_database() -> 
     assert execution_input["source"] == "snapshot"
     run = build_config(execution_input, config.pipeline_defaults(), config.pipeline_settings())
     assert run.s3_prefix == "exports/billing"
+
+
+def test_a_database_of_source_backup_needs_the_vault() -> None:
+    with pytest.raises(ValueError, match="backup_vault"):
+        load_config({"source": "backup"})
+    config = load_config({"source": "backup", "backup_vault": "nightly"})
+    assert config.pipeline_settings()["backup_vault"] == "nightly"
+    assert "backup_vault" not in load_config({}).pipeline_settings()  # unchanged without it

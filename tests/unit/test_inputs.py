@@ -91,6 +91,11 @@ BAD: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     *[("trigger", {"trigger": v}) for v in (5, None, "", "event", "RDS-EVENT", "schedule")],
+    ("source", {"source": "backup"}),  # the stack configures no backup_vault
+    (
+        "recovery_point_arn",
+        {"recovery_point_arn": "arn:aws:rds:us-east-1:123456789012:snapshot:awsbackup:job-1"},
+    ),
     *[
         ("snapshot_prefix", {"snapshot_prefix": v})
         for v in (5, None, "", "a" * 232, "a" * 256, "my_prefix", "1prefix", "prefix-", "a--b")
@@ -359,7 +364,24 @@ def test_an_accepted_identifier_is_always_valid_for_rds(key: str, text: str) -> 
 
 
 def test_the_input_keys_are_the_documented_ones() -> None:
-    assert frozenset(EXPECTED_TYPE) | {"snapshot_identifier", "snapshot_arn"} == rules.INPUT_KEYS
+    named = {"snapshot_identifier", "snapshot_arn", "recovery_point_arn"}
+    assert frozenset(EXPECTED_TYPE) | named == rules.INPUT_KEYS
+
+
+def test_source_backup_reads_the_stacks_vault_and_a_given_recovery_point() -> None:
+    # Given a stack with an AWS Backup vault
+    newest = build({"source": "backup"}, backup_vault="nightly")
+    assert (newest.source, newest.backup_vault, newest.snapshot_arn) == ("backup", "nightly", None)
+    # When a recovery point is named, Then its ARN names the snapshot to export
+    point = "arn:aws:rds:us-east-1:123456789012:snapshot:awsbackup:job-1a2b-3c4d"
+    named = build({"source": "backup", "recovery_point_arn": point}, backup_vault="nightly")
+    assert (named.snapshot_arn, named.snapshot_identifier) == (point, "awsbackup:job-1a2b-3c4d")
+    # And a cluster's recovery point must be a cluster snapshot
+    cluster = {"db_cluster_identifier": "mycluster", "snapshot_prefix": "c", "s3_prefix": "e/c"}
+    message = refusal(
+        {**cluster, "source": "backup", "recovery_point_arn": point}, backup_vault="v"
+    )
+    assert message.startswith("recovery_point_arn") and "cluster-snapshot" in message
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@
 * `latest-automated`: the newest *available* automated snapshot of the database.
 * `snapshot`: the named snapshot (by id, or by ARN as an event names it), if it belongs to the
   configured database.
+* `backup`: a recovery point of the database in the stack's AWS Backup vault (the newest
+  completed one, or the one named), an RDS snapshot `awsbackup:job-...` (rds_s3_export.backup).
 
 Before anything is started, a snapshot that already exists is compared with the one the
 prefix's manifest names (rds_s3_export.freshness): the same one ends the run `up_to_date`
@@ -22,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_s3_export import aws, clock, freshness, naming, status
+from rds_s3_export import aws, backup, clock, freshness, naming, status
 from rds_s3_export.errors import SnapshotFailed, SourceNotFound
 from rds_s3_export.log import correlated, logger
 from rds_s3_export.rds import SNAPSHOT_KINDS, TAG_EXECUTION, TAG_PIPELINE, iter_snapshots
@@ -31,8 +33,15 @@ from rds_s3_export.steps import shaped
 
 def _describe_one(kind: str, snapshot_id: str) -> dict[str, Any] | None:
     key = "DBClusterSnapshotIdentifier" if kind == "db-cluster-snapshot" else "DBSnapshotIdentifier"
+    params: dict[str, Any] = {key: snapshot_id}
+    if kind == "db-snapshot" and snapshot_id.startswith("awsbackup:"):
+        # DescribeDBSnapshots returns automated and manual snapshots unless SnapshotType says
+        # otherwise; AWS Backup's are type awsbackup (which does not apply to Aurora, whose
+        # Backup snapshots are listed without it):
+        # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBSnapshots.html
+        params["SnapshotType"] = "awsbackup"
     try:
-        return next(iter_snapshots(kind, SnapshotFailed, **{key: snapshot_id}), None)
+        return next(iter_snapshots(kind, SnapshotFailed, **params), None)
     except SourceNotFound:
         return None
 
@@ -165,6 +174,9 @@ def resolve(event: dict[str, Any]) -> dict[str, Any]:
         if config["source"] == "latest-automated":
             snapshot = latest_automated(config)
         else:
+            if config["source"] == "backup":  # a recovery point: an RDS snapshot, by ARN
+                arn, ident = backup.recovery_point(config)
+                config = {**config, "snapshot_identifier": ident, "snapshot_arn": arn}
             snapshot, reason = find_named(config)
             if reason and config.get("trigger", "manual") == "manual":
                 raise SourceNotFound(reason)  # by hand: say so; from an event: end quietly

@@ -154,7 +154,9 @@ def input_of(config: Any) -> dict[str, Any]:
     raw: dict[str, Any] = {key or "db_instance_identifier": config.get("database_id")}
     raw.update({k: config.get(k) for k in _CONFIG_INPUT_KEYS})
     raw["keep_snapshots"] = config.get("keep_snapshots")  # null: keep every snapshot
-    if config.get("snapshot_arn"):  # it names the snapshot, and is checked against it
+    if config.get("snapshot_arn") and config.get("source") == "backup":
+        raw["recovery_point_arn"] = config["snapshot_arn"]
+    elif config.get("snapshot_arn"):  # it names the snapshot, and is checked against it
         raw["snapshot_arn"] = config["snapshot_arn"]
     elif config.get("snapshot_identifier") is not None:
         raw["snapshot_identifier"] = config["snapshot_identifier"]
