@@ -70,6 +70,8 @@ class RdsS3ExportStack(Stack):
             state_machine=self.workflow.state_machine,
             dead_letter_queue=self.schedules.dead_letter_queue,
         )
+        if self.event_triggers is not None:
+            self.alerts.alarm_on_failed_event_starts(self.event_triggers.dead_letter_queue)
         self.snowflake: SnowflakeAccess | None = None
         if config.snowflake_iam_user_arn and config.snowflake_external_id:
             self.snowflake = SnowflakeAccess(

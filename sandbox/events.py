@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any, cast
 
 from moto.events.models import EventPattern, EventPatternParser
@@ -60,6 +61,7 @@ def deliver(sandbox: Sandbox, event: dict[str, Any], name_prefix: str = "event")
     started = []
     for index, trigger in enumerate(sandbox_triggers(sandbox.settings.config, REGION, ACCOUNT)):
         if matches(trigger.pattern, event):
-            name = f"{name_prefix}-{index}-{event.get('id', 'x')[:8]}"
+            # EventBridge delivers each event once per rule; AWS's samples share ids
+            name = f"{name_prefix}-{index}-{str(event.get('id', 'x'))[:8]}-{uuid.uuid4().hex[:6]}"
             started.append(sandbox.start(render_input(trigger, event), name=name))
     return started

@@ -132,3 +132,18 @@ def test_source_backup_may_list_only_the_configured_vault(
         "arn:aws:backup:eu-west-1:123456789012:backup-vault:nightly"
     )
     assert default_stack.statements_with("backup:ListRecoveryPointsByBackupVault") == []
+
+
+def test_a_failed_event_start_raises_the_alert(synth: Callable[..., Any]) -> None:
+    on = synth(**EVENTS_ON)
+    queue = on.stack.event_triggers.dead_letter_queue
+    alarms = [
+        r["Properties"]
+        for r in on.resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and {"Name": "QueueName", "Value": {"Fn::GetAtt": [on.logical_id(queue), "QueueName"]}}
+        in r["Properties"].get("Dimensions", [])
+    ]
+    (alarm,) = alarms
+    assert alarm["AlarmActions"] == [on.ref(on.stack.alerts.topic)]
+    assert alarm["Threshold"] == 1
