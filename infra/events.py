@@ -14,17 +14,16 @@ from __future__ import annotations
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.common import dead_letter_queue
 from infra.config import PipelineConfig
-from infra.policies import ScopedPolicy, acknowledge
+from infra.policies import ScopedPolicy
 from infra.triggers import Trigger, Where, triggers
 
 RETRY_ATTEMPTS = 10
 RETRY_MAX_EVENT_AGE = Duration.hours(4)  # as the schedules': a start may be late, not a day late
-DEAD_LETTER_RETENTION = Duration.days(14)
 
 
 def enabled(config: PipelineConfig) -> bool:
@@ -43,18 +42,8 @@ class PipelineEventTriggers(Construct):
         state_machine: sfn.IStateMachine,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the event rules' targets (starts "
-            "that still fail land here); cdk-nag recognises only SQS-to-SQS redrive.",
+        self.dead_letter_queue = dead_letter_queue(
+            self, "DeadLetterQueue", "the event rules' targets"
         )
         self.role = iam.Role(
             self,

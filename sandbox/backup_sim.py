@@ -87,9 +87,7 @@ class BackupSimulation:
             # DescribeDBClusterSnapshots has no awsbackup type ("does not apply to Aurora"):
             # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBSnapshots.html
             # so a cluster's Backup snapshot is listed among the manual ones here
-            snap: Any = backend.create_db_cluster_snapshot(
-                database, ident, snapshot_type="manual"
-            )
+            snap: Any = backend.create_db_cluster_snapshot(database, ident, snapshot_type="manual")
             arn, resource = snap.arn, backend.clusters[database].arn
         else:
             snap = backend.create_db_snapshot(database, ident, snapshot_type="awsbackup")
