@@ -3,7 +3,8 @@
 `<s3_prefix>/_manifest.json` names the snapshot its export was made from (`snapshot.id`,
 `snapshot.arn`). A run whose source picks an existing snapshot (latest-automated, a named one,
 an event's) compares it with that before it starts anything: the same snapshot means the prefix
-already holds its export, and the run ends `up_to_date` having changed nothing. So a schedule
+already holds its export, and the run ends `up_to_date` having changed nothing. For a run an
+event started, so does a manifest naming a *newer* snapshot (the event came late). So a schedule
 beside event triggers is a catch-up for lost events at the cost of one GetObject, and two events
 for one snapshot give one export. `new-snapshot` always makes a new snapshot: never up to date.
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_s3_export import aws, settings
+from rds_s3_export import aws, clock, settings
 from rds_s3_export.errors import SourceNotFound
 from rds_s3_export.log import logger
 from rds_s3_export.manifest import manifest_key
@@ -63,16 +64,38 @@ def same_snapshot(named: Mapping[str, Any] | None, snapshot: Mapping[str, Any]) 
     return isinstance(ident, str) and ident.lower() == str(snapshot.get("id", "")).lower()
 
 
+def newer_than(named: Mapping[str, Any] | None, snapshot: Mapping[str, Any]) -> bool:
+    """True when the manifest's snapshot was taken after `snapshot` (both times known)."""
+    if not named or not isinstance(named.get("time"), str) or not snapshot.get("created"):
+        return False
+    try:
+        return clock.parse(named["time"]) > clock.parse(str(snapshot["created"]))
+    except ValueError:
+        return False
+
+
 def up_to_date(config: Mapping[str, Any], snapshot: Mapping[str, Any]) -> str | None:
-    """The reason the run has nothing to do, or None: the prefix's manifest names `snapshot`."""
+    """The reason the run has nothing to do, or None: the prefix's manifest names `snapshot`,
+    or, for a run an event started, a snapshot taken after it. RDS events "might be out of
+    sequence" (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-cloudwatch-events.sample.html):
+    an event that arrives late must not replace a newer export with older data. A run started
+    by hand exports the snapshot it names, older or not."""
     bucket = settings.export_bucket_if_set()
     if bucket is None:  # a function invoked outside the stack: nothing to compare with
         return None
     named = manifest_snapshot(bucket, config["s3_prefix"])
-    if not same_snapshot(named, snapshot):
-        return None
-    return (
-        f"s3://{bucket}/{manifest_key(config['s3_prefix'])} already names snapshot "
-        f"{snapshot['id']} ({snapshot.get('arn') or 'no ARN'}): its export is the current one, "
-        "nothing was created, exported or deleted"
-    )
+    where = f"s3://{bucket}/{manifest_key(config['s3_prefix'])}"
+    if same_snapshot(named, snapshot):
+        return (
+            f"{where} already names snapshot {snapshot['id']} "
+            f"({snapshot.get('arn') or 'no ARN'}): its export is the current one, nothing was "
+            "created, exported or deleted"
+        )
+    if config.get("trigger", "manual") != "manual" and named and newer_than(named, snapshot):
+        return (
+            f"{where} names snapshot {named.get('id')} taken {named.get('time')}, after this "
+            f"event's snapshot {snapshot['id']} (taken {snapshot.get('created')}): the event "
+            "came late or out of order, and the newer export stays; nothing was created, "
+            "exported or deleted"
+        )
+    return None

@@ -113,10 +113,13 @@ def test_without_a_recovery_point_the_run_says_what_it_looked_for(
     assert sandbox.listing() == {}
 
 
-def test_one_night_of_every_trigger_gives_one_export(
+def test_one_night_of_every_trigger_gives_one_export(  # the issue's night
     sandbox: Sandbox, backup: BackupSimulation
 ) -> None:
-    # Given the night's AWS Backup job of mydb, completed into the vault
+    # Given the night's automated snapshot of mydb (03:10), then its AWS Backup job (an hour
+    # later), completed into the vault
+    sandbox.clock.advance(3 * 3600)  # after the snapshot moto took when it made the database
+    automated = sandbox.add_automated_snapshot("mydb", age_hours=1)
     point = backup.add_recovery_point("mydb", VAULT)
     sandbox.add_instance("mydb-2")
     sandbox.clock.advance(600)
@@ -125,12 +128,16 @@ def test_one_night_of_every_trigger_gives_one_export(
         for t in sandbox.client("rds").describe_export_tasks()["ExportTasks"]
     }
 
-    # When its job event, RDS's event of a near miss (mydb-2's automated snapshot, which
-    # mydb's automated rule matches by prefix), the same job event again, and the schedule
-    # (source backup: the catch-up) all arrive in one night
+    # When the job's event, RDS's event of the automated snapshot arriving late (events
+    # "might be out of sequence"), RDS's event of a near miss (mydb-2's automated snapshot,
+    # which mydb's rule matches by prefix), the job's event again, and the schedule (source
+    # backup: the catch-up) all arrive in one night
     near_miss = sandbox.add_automated_snapshot("mydb-2", age_hours=0)
     starts: list[Callable[[], list[str]]] = [
         lambda: events.deliver(sandbox, backup.job_event(point), name_prefix="backup-job"),
+        lambda: events.deliver(
+            sandbox, rds_events.created("instance", "automated", automated), "late"
+        ),
         lambda: events.deliver(
             sandbox, rds_events.created("instance", "automated", near_miss), "rds"
         ),
@@ -145,7 +152,14 @@ def test_one_night_of_every_trigger_gives_one_export(
 
     # Then exactly one export, of the recovery point, and the manifest names it
     statuses = [_out(r)["status"] for r in results]
-    assert statuses == ["SUCCEEDED", "NOT_THIS_DATABASE", "UP_TO_DATE", "UP_TO_DATE"]
+    assert statuses == [
+        "SUCCEEDED",
+        "UP_TO_DATE",
+        "NOT_THIS_DATABASE",
+        "UP_TO_DATE",
+        "UP_TO_DATE",
+    ]
+    assert "came late or out of order" in _out(results[1])["reason"]
     out = _out(results[0])
     assert out["snapshot"]["arn"] == point.arn
     tasks = {

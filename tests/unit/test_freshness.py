@@ -68,3 +68,21 @@ def test_an_unreadable_manifest_lets_the_run_export_and_throttling_is_retried(
     with pytest.raises(Throttled):
         freshness.up_to_date(CONFIG, SNAPSHOT)
     assert freshness.up_to_date(CONFIG, SNAPSHOT) is not None  # and then it reads it
+
+
+def test_an_event_for_a_snapshot_older_than_the_exported_one_is_up_to_date(s3: Any) -> None:
+    # Given the export of tonight's snapshot, taken 03:10
+    _manifest(s3, {"id": "rds:mydb-2026-11-27-03-10", "arn": ARN, "time": "2026-11-27T03:10:00Z"})
+    older = {
+        "id": "rds:mydb-2026-11-26-03-10",
+        "arn": ARN.replace("27", "26"),
+        "created": "2026-11-26T03:10:00+00:00",
+    }
+    # When an event for last night's snapshot arrives late, Then the newer export stays
+    reason = freshness.up_to_date({**CONFIG, "trigger": "rds-event"}, older)
+    assert reason is not None and "came late or out of order" in reason
+    # But a run started by hand exports the older snapshot it names, as asked
+    assert freshness.up_to_date({**CONFIG, "trigger": "manual"}, older) is None
+    # And a newer snapshot than the manifest's is exported
+    newer = {**older, "id": "rds:mydb-2026-11-28-03-10", "created": "2026-11-28T03:10:00Z"}
+    assert freshness.up_to_date({**CONFIG, "trigger": "rds-event"}, newer) is None
