@@ -80,11 +80,11 @@ def up_to_date(config: Mapping[str, Any], snapshot: Mapping[str, Any]) -> str | 
     sequence" (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-cloudwatch-events.sample.html):
     an event that arrives late must not replace a newer export with older data. A run started
     by hand exports the snapshot it names, older or not."""
-    bucket = settings.export_bucket_if_set()
-    if bucket is None:  # a function invoked outside the stack: nothing to compare with
+    bucket, prefix = settings.export_bucket_if_set(), config.get("s3_prefix")
+    if bucket is None or not prefix:  # invoked outside the stack: nothing to compare with
         return None
-    named = manifest_snapshot(bucket, config["s3_prefix"])
-    where = f"s3://{bucket}/{manifest_key(config['s3_prefix'])}"
+    named = manifest_snapshot(bucket, prefix)
+    where = f"s3://{bucket}/{manifest_key(prefix)}"
     if same_snapshot(named, snapshot):
         return (
             f"{where} already names snapshot {snapshot['id']} "
