@@ -25,7 +25,7 @@ setup: $(STAMP)  ## create .venv with every dependency
 demo: $(STAMP)  ## run the whole pipeline locally on moto (no AWS account needed)
 	$(BIN)/python -m sandbox.demo
 
-demo-sources: $(STAMP)  ## the demo of the other sources: Aurora, latest automated, export_only
+demo-sources: $(STAMP)  ## the other sources: Aurora, latest automated, export_only, an event-started run, an up-to-date catch-up
 	$(BIN)/python -m sandbox.demo_sources
 
 test: $(STAMP)  ## lint, type-check and run every test

@@ -111,22 +111,12 @@ class PipelineAlerts(Construct):
             ],
         )
 
-        self.failed_starts_alarm = cloudwatch.Alarm(
-            self,
+        self.failed_starts_alarm = self._dead_letter_alarm(
             "FailedStartsAlarm",
-            alarm_description=(
-                f"{config.pipeline_name}: a scheduled start failed and is in the dead-letter "
-                "queue; no execution ran. Read the message for the error."
-            ),
-            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            f"{config.pipeline_name}: a scheduled start failed and is in the dead-letter "
+            "queue; no execution ran. Read the message for the error.",
+            dead_letter_queue,
         )
-        self.failed_starts_alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
 
         self._allow_publish("events.amazonaws.com", self.rule.attr_arn, "AllowFailureRule")
         self._allow_publish(
@@ -134,6 +124,39 @@ class PipelineAlerts(Construct):
         )
         if config.alert_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alert_email))
+
+    def alarm_on_failed_event_starts(self, dead_letter_queue: sqs.IQueue) -> cloudwatch.Alarm:
+        """An alarm on the event triggers' dead-letter queue (infra/events.py), as the
+        schedules' has: an event whose run could not be started is not lost silently."""
+        alarm = self._dead_letter_alarm(
+            "FailedEventStartsAlarm",
+            "An event-triggered start failed and is in the event rules' dead-letter queue; "
+            "no execution ran. Read the message for the error (the schedule catches up).",
+            dead_letter_queue,
+        )
+        self._allow_publish(
+            "cloudwatch.amazonaws.com", alarm.alarm_arn, "AllowFailedEventStartsAlarm"
+        )
+        return alarm
+
+    def _dead_letter_alarm(
+        self, construct_id: str, description: str, queue: sqs.IQueue
+    ) -> cloudwatch.Alarm:
+        """An alarm, sent to the topic, as soon as `queue` holds a message."""
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        return alarm
 
     def _allow_publish(self, service: str, source_arn: str, sid: str) -> None:
         """`service` may publish for `source_arn` only, and use the topic's key to do so."""

@@ -60,6 +60,9 @@ _CRON = re.compile(r"^cron\(\S+(?: \S+){5}\)$")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _AT = re.compile(r"^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$")
 _TIMEZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$")
+# A backup vault's name: 2 to 50 letters, digits, hyphens and underscores (BackupVaultName of
+# https://docs.aws.amazon.com/aws-backup/latest/devguide/API_CreateBackupVault.html)
+_BACKUP_VAULT = re.compile(r"^[A-Za-z0-9_-]{2,50}$")
 
 
 class ConfigError(ValueError):
@@ -132,6 +135,10 @@ class PipelineConfig:
     snowflake_external_id: str | None = None
     # the stage's notification channel: the bucket notifies it when a manifest is written
     snowflake_stage_sqs_arn: str | None = None
+    # Event triggers (infra/triggers.py), off by default
+    snapshot_events: bool = False
+    snapshot_events_manual: bool = False
+    backup_vault: str | None = None
 
     @property
     def snowflake_role_name(self) -> str:
@@ -172,6 +179,8 @@ class PipelineConfig:
             "skipped_tables_policy": self.skipped_tables_policy,
             "databases": [db.settings_entry() for db in self.databases],
             "allow_export_only_override": self.allow_export_only_override,
+            # only when set: without the event keys, the functions' environment is unchanged
+            **({"backup_vault": self.backup_vault} if self.backup_vault else {}),
         }
 
     def function_environments(
@@ -190,6 +199,8 @@ class PipelineConfig:
                 "EXPORT_ROLE_ARN": export_role_arn,
                 "EXPORT_KMS_KEY_ARN": key_arn,
             },
+            # reads <prefix>/_manifest.json: is the run's snapshot already exported?
+            "create_snapshot": {"EXPORT_BUCKET": bucket},
             "purge_prefix": {"EXPORT_BUCKET": bucket},
             "discard_failed_export": {"EXPORT_BUCKET": bucket},
             "publish_manifest": {"EXPORT_BUCKET": bucket, "EXPORT_KMS_KEY_ARN": key_arn},
@@ -501,9 +512,36 @@ def load_config(context: Mapping[str, Any]) -> PipelineConfig:
             "an SQS queue ARN (arn:aws:sqs:<region>:<account>:<queue>): the "
             "directory_notification_channel that DESC STAGE shows",
         ),
+        **_event_triggers(raw),
     )
+    if not config.backup_vault:
+        for database in config.databases:
+            if database.source == "backup":
+                raise ConfigError(
+                    "source",
+                    f"backup (for {database.kind} {database.identifier}) reads the recovery "
+                    "points of an AWS Backup vault: set backup_vault=<vault name> too",
+                )
     _check_fits_lambda_environment(config)
     return config
+
+
+def _event_triggers(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """snapshot_events, snapshot_events_manual, backup_vault (infra/triggers.py)."""
+    events = _boolean("snapshot_events", raw["snapshot_events"])
+    manual = _boolean("snapshot_events_manual", raw["snapshot_events_manual"])
+    if manual and not events:
+        raise ConfigError(
+            "snapshot_events_manual",
+            "adds manual snapshots to the RDS snapshot events: set snapshot_events=true too",
+        )
+    vault = _optional(
+        "backup_vault",
+        raw["backup_vault"],
+        _BACKUP_VAULT,
+        "an AWS Backup vault name (2 to 50 letters, digits, hyphens or underscores)",
+    )
+    return {"snapshot_events": events, "snapshot_events_manual": manual, "backup_vault": vault}
 
 
 def _check_fits_lambda_environment(config: PipelineConfig) -> None:
@@ -525,7 +563,7 @@ def _check_fits_lambda_environment(config: PipelineConfig) -> None:
             )
 
 
-def _snowflake(raw: Mapping[str, Any]) -> dict[str, str | None]:
+def _snowflake(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Both Snowflake keys, or neither: one without the other is a half-made trust."""
     user = _optional(
         "snowflake_iam_user_arn",

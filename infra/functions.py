@@ -295,6 +295,30 @@ class PipelineFunctions(Construct):
         policy.allow(["rds:AddTagsToResource"], self._snapshots(automated=False))
         policy.allow(["rds:ListTagsForResource"], self._snapshots(automated=True))
         self._describe_snapshots(policy)
+        # is the run's snapshot the one the manifest names (rds_s3_export.freshness)? Only the
+        # manifests are read, SSE-KMS under the export key. No s3:ListBucket: a missing manifest
+        # then answers 403 instead of 404, and either way the run exports.
+        policy.allow(
+            ["s3:GetObject"],
+            [
+                self._storage.bucket.arn_for_objects(manifest_key(p))
+                for p in self._config.s3_prefixes
+            ],
+        )
+        policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])
+        if self._config.backup_vault:  # source backup (rds_s3_export.backup)
+            self._describe_databases(policy)  # the database's ARN, as the vault names it
+            policy.allow(
+                ["backup:ListRecoveryPointsByBackupVault"],
+                [
+                    Stack.of(self).format_arn(
+                        service="backup",
+                        resource="backup-vault",
+                        resource_name=self._config.backup_vault,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
 
     def _allow_describe_status(self, policy: ScopedPolicy) -> None:
         self._describe_snapshots(policy)

@@ -13,16 +13,15 @@ import json
 from aws_cdk import ArnFormat, Aws, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.common import dead_letter_queue
 from infra.config import Database, PipelineConfig
-from infra.policies import ScopedPolicy, acknowledge
+from infra.policies import ScopedPolicy
 
 RETRY_ATTEMPTS = 10
 RETRY_MAX_EVENT_AGE = Duration.hours(4)  # a daily export may start late, not a day late
-DEAD_LETTER_RETENTION = Duration.days(14)
 SCHEDULE_NAME_MAX = 64
 # A schedule's Description is at most 512 characters (CreateSchedule, "Description", and
 # CloudFormation's validation of AWS::Scheduler::Schedule refuses more at synth):
@@ -43,19 +42,7 @@ class PipelineSchedules(Construct):
         state_machine: sfn.IStateMachine,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the schedules (failed starts land "
-            "here and raise an alarm); cdk-nag recognises only SQS-to-SQS redrive.",
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", "the schedules")
         self.group = scheduler.CfnScheduleGroup(self, "Group", name=config.pipeline_name)
         stack = Stack.of(self)
         schedules_in_group = stack.format_arn(

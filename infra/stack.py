@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.alerts import PipelineAlerts
 from infra.common import logs_key
 from infra.config import PipelineConfig
+from infra.events import PipelineEventTriggers, enabled
 from infra.functions import PipelineFunctions
 from infra.schedule import PipelineSchedules
 from infra.snowflake import ManifestNotification, SnowflakeAccess
@@ -56,6 +57,12 @@ class RdsS3ExportStack(Stack):
         self.schedules = PipelineSchedules(
             self, "Schedules", config=config, state_machine=self.workflow.state_machine
         )
+        # event triggers: only with -c snapshot_events=true or -c backup_vault=<name>
+        self.event_triggers: PipelineEventTriggers | None = None
+        if enabled(config):
+            self.event_triggers = PipelineEventTriggers(
+                self, "EventTriggers", config=config, state_machine=self.workflow.state_machine
+            )
         self.alerts = PipelineAlerts(
             self,
             "Alerts",
@@ -63,6 +70,8 @@ class RdsS3ExportStack(Stack):
             state_machine=self.workflow.state_machine,
             dead_letter_queue=self.schedules.dead_letter_queue,
         )
+        if self.event_triggers is not None:
+            self.alerts.alarm_on_failed_event_starts(self.event_triggers.dead_letter_queue)
         self.snowflake: SnowflakeAccess | None = None
         if config.snowflake_iam_user_arn and config.snowflake_external_id:
             self.snowflake = SnowflakeAccess(

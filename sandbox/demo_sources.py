@@ -6,10 +6,15 @@ Three runs on the local sandbox (moto, no AWS account):
 2. `latest-automated`: last night's automated snapshot is exported as it is; nothing is created
    and there is no snapshot wait (a newer automated snapshot still being taken is passed over);
 3. `export_only`: only two of the three tables are exported; the previous export under the
-   prefix (run 2's) is purged once the new one is complete.
+   prefix (run 2's) is purged once the new one is complete;
+4. an event-started run (`-c snapshot_events=true`): RDS announces tonight's automated snapshot
+   (AWS's sample event shape, RDS-EVENT-0091), the stack's rule matches it and starts a run of
+   that very snapshot;
+5. the nightly schedule (source latest-automated) as a catch-up: the snapshot is the one the
+   manifest names already, so the run ends UP_TO_DATE having changed nothing.
 
 Each run prints the states it went through (the polling loops folded into one line each), its
-outcome, and the bucket's tree under its prefix. Exit status 0 when all three did what they
+outcome, and the bucket's tree under its prefix. Exit status 0 when all five did what they
 should.
 """
 
@@ -20,12 +25,29 @@ import sys
 import time
 from typing import Any
 
+from sandbox import events
 from sandbox.rds_sim import Timing
-from sandbox.runtime import RunResult, Sandbox
+from sandbox.runtime import ACCOUNT, REGION, RunResult, Sandbox, Settings
 
 # A 15-minute snapshot and a 45-minute export, replayed in about a second each.
 TIMING = Timing(
     snapshot_seconds=15 * 60, export_starting_seconds=5 * 60, export_running_seconds=40 * 60
+)
+MYDB = {"db_instance_identifier": "mydb"}
+# The stack: instance mydb and cluster mycluster, each with its own prefixes; a run started by
+# hand may choose its export_only; automated-snapshot events on (-c snapshot_events=true)
+SETTINGS = Settings(
+    databases=[
+        {"db_instance_identifier": "mydb", "s3_prefix": "exports/mydb"},
+        {
+            "db_cluster_identifier": "mycluster",
+            "snapshot_prefix": "mycluster-nightly",
+            "s3_prefix": "exports/mycluster",
+        },
+    ],
+    snapshot_prefix="mysnapshot",
+    allow_export_only_override=True,
+    snapshot_events=True,
 )
 LOOPS = {"WaitForSnapshot": "DescribeSnapshotStatus", "WaitForExport": "DescribeExportStatus"}
 
@@ -63,13 +85,20 @@ def path(result: RunResult) -> str:
     return " > ".join(out)
 
 
-def show(sb: Sandbox, title: str, execution_input: dict[str, Any], prefix: str) -> RunResult:
+def show(
+    sb: Sandbox, title: str, execution_input: dict[str, Any], prefix: str, arn: str = ""
+) -> RunResult:
+    """Run `execution_input` (or wait for the execution `arn` already started) and print it."""
     print(f"\n== {title}")
     print(f"   input: {json.dumps(execution_input)}")
     t0 = time.monotonic()
-    result = sb.run(execution_input)
+    result = sb.wait(arn) if arn else sb.run(execution_input)
     print(f"   states: {path(result)}")
-    if result.status == "SUCCEEDED" and result.output:
+    if result.status == "SUCCEEDED" and result.output and result.output["status"] != "SUCCEEDED":
+        out = result.output
+        print(f"   => SUCCEEDED, {out['status']} (up_to_date: {str(out['up_to_date']).lower()})")
+        print(f"      {out['reason']}")
+    elif result.status == "SUCCEEDED" and result.output:
         out = result.output
         snap = out["snapshot"]
         how = "created" if snap["created"] else "used as it is"
@@ -92,6 +121,29 @@ def show(sb: Sandbox, title: str, execution_input: dict[str, Any], prefix: str) 
     return result
 
 
+def snapshot_created_event(snapshot_id: str) -> dict[str, Any]:
+    """RDS's "automated DB snapshot created" event (RDS-EVENT-0091) in the shape of AWS's sample
+    DB snapshot event (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-cloudwatch-events.sample.html)."""
+    arn = f"arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:{snapshot_id}"
+    return {
+        "version": "0",
+        "id": "demo-automated-snapshot-created",
+        "detail-type": "RDS DB Snapshot Event",
+        "source": "aws.rds",
+        "account": ACCOUNT,
+        "region": REGION,
+        "resources": [arn],
+        "detail": {
+            "EventCategories": ["creation"],
+            "SourceType": "SNAPSHOT",
+            "SourceArn": arn,
+            "SourceIdentifier": snapshot_id,
+            "Message": "Automated snapshot created",
+            "EventID": "RDS-EVENT-0091",
+        },
+    }
+
+
 def check(label: str, ok: bool, failures: list[str]) -> None:
     print(f"   {'ok  ' if ok else 'FAIL'} {label}")
     if not ok:
@@ -108,7 +160,7 @@ def main() -> int:
     failures: list[str] = []
     print("rds-s3-export, sources and options: the real ASL file and handlers on moto")
     print("(no AWS account, no credentials)")
-    with Sandbox(timing=TIMING) as sb:
+    with Sandbox(SETTINGS, timing=TIMING) as sb:
         sb.add_instance("mydb")
         sb.add_cluster("mycluster")
 
@@ -132,7 +184,7 @@ def main() -> int:
         print(f"   ({creating} is still being taken)")
         before = sb.snapshots("mydb")
         title = "Run 2: source latest-automated"
-        run2 = show(sb, title, {"source": "latest-automated"}, "exports/mydb")
+        run2 = show(sb, title, {**MYDB, "source": "latest-automated"}, "exports/mydb")
         picked = succeeded(run2).get("snapshot", {}).get("id")
         check(f"picked {expected}, the newest available", picked == expected, failures)
         check(
@@ -143,7 +195,9 @@ def main() -> int:
 
         # 3. export_only: two of the three tables; run 2's export is purged afterwards
         tables = ["shop.public.orders", "shop.public.customers"]
-        third = succeeded(show(sb, "Run 3: export_only", {"export_only": tables}, "exports/mydb"))
+        third = succeeded(
+            show(sb, "Run 3: export_only", {**MYDB, "export_only": tables}, "exports/mydb")
+        )
         exported = {k.split("/")[4] for k in sb.listing("exports/mydb") if k.endswith(".parquet")}
         check(
             "only public.orders and public.customers were exported",
@@ -153,6 +207,40 @@ def main() -> int:
         check(
             "run 2's export was purged",
             bool(third) and len(sb.export_folders("exports/mydb")) == 1,
+            failures,
+        )
+
+        # 4. an event: RDS took tonight's automated snapshot and says so on EventBridge
+        sb.clock.advance(20 * 3600)
+        tonight = sb.add_automated_snapshot("mydb", age_hours=0)
+        event = snapshot_created_event(tonight)
+        print(
+            f"\n   EventBridge: {event['detail-type']} {event['detail']['EventID']} for {tonight}"
+        )
+        (arn,) = events.deliver(sb, event, name_prefix="rds-event") or ("",)
+        execution_input = (
+            json.loads(sb.client("stepfunctions").describe_execution(executionArn=arn)["input"])
+            if arn
+            else {}
+        )
+        run4 = succeeded(
+            show(sb, "Run 4: started by the event", execution_input, "exports/mydb", arn)
+        )
+        check(
+            f"the rule started a run of {tonight} and it was exported",
+            run4.get("snapshot", {}).get("id") == tonight and run4.get("status") == "SUCCEEDED",
+            failures,
+        )
+
+        # 5. the nightly schedule comes after: a catch-up that finds nothing to do
+        folders = sb.export_folders("exports/mydb")
+        schedule = {**MYDB, "source": "latest-automated"}  # a schedule of source latest-automated
+        run5 = succeeded(
+            show(sb, "Run 5: the nightly schedule (catch-up)", schedule, "exports/mydb")
+        )
+        check(
+            "the schedule ended UP_TO_DATE and changed nothing",
+            run5.get("status") == "UP_TO_DATE" and sb.export_folders("exports/mydb") == folders,
             failures,
         )
 

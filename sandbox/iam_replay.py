@@ -316,6 +316,15 @@ def _put_events(p: Mapping[str, Any], env: Env) -> list[Access]:
     return found
 
 
+# --- AWS Backup ------------------------------------------------------------------------------
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsbackup.html
+# ListRecoveryPointsByBackupVault is authorized against the vault:
+# `arn:<partition>:backup:<region>:<account>:backup-vault:<name>`.
+def _backup_list_recovery_points(p: Mapping[str, Any], env: Env) -> list[Access]:
+    vault = f"arn:{env.partition}:backup:{env.region}:{env.account}:backup-vault:"
+    return [("backup:ListRecoveryPointsByBackupVault", vault + p["BackupVaultName"], {})]
+
+
 def _no_authorization(p: Mapping[str, Any], env: Env) -> list[Access]:
     return []
 
@@ -368,6 +377,7 @@ OPERATIONS: dict[tuple[str, str], Mapper] = {
     ("kms", "Decrypt"): _kms("kms:Decrypt"),
     ("kms", "GenerateDataKey"): _kms("kms:GenerateDataKey"),
     ("events", "PutEvents"): _put_events,
+    ("backup", "ListRecoveryPointsByBackupVault"): _backup_list_recovery_points,
     # https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
     # "No permissions are required to perform this operation."
     ("sts", "GetCallerIdentity"): _no_authorization,

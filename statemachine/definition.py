@@ -90,6 +90,15 @@ PURGE_PAYLOAD = {
 CORRELATION = {"execution_name.$": "$$.Execution.Name", "database_id.$": "$.config.database_id"}
 
 
+# What ValidateInput (and its recheck) learns of the execution from the context object
+EXECUTION = {
+    "id.$": "$$.Execution.Id",
+    "name.$": "$$.Execution.Name",
+    "start_time.$": "$$.Execution.StartTime",
+    "state_machine.$": "$$.StateMachine.Id",
+}
+
+
 def slow_retry(error: str, attempts: int) -> dict[str, Any]:
     """A wait for a busy resource: two minutes, growing to fifteen, with jitter."""
     return {
@@ -204,15 +213,7 @@ def states() -> dict[str, Any]:
             "ValidateInput",
             comment="Merge the input over the stack's defaults, validate every key, plan this "
             "run's ids, refuse to overlap another run.",
-            payload={
-                "input.$": "$.input",
-                "execution": {
-                    "id.$": "$$.Execution.Id",
-                    "name.$": "$$.Execution.Name",
-                    "start_time.$": "$$.Execution.StartTime",
-                    "state_machine.$": "$$.StateMachine.Id",
-                },
-            },
+            payload={"input.$": "$.input", "execution": EXECUTION},
             result_path="$",
             fields=validate_input.RESULT_FIELDS,
             next_state="IsContinuedPurge",
@@ -228,8 +229,19 @@ def states() -> dict[str, Any]:
                     "Next": "PurgePrefix",
                 }
             ],
-            "Default": "CreateSnapshot",
+            "Default": "ConfirmNoOverlap",
         },
+        "ConfirmNoOverlap": task(
+            "ConfirmNoOverlap",
+            "ValidateInput",
+            comment="Look at the other running executions once more, now that every run "
+            "started in the same millisecond as this one is listed: of two that overlap, "
+            "exactly one goes on (validate_input.recheck).",
+            payload={"recheck": {"config.$": "$.config"}, "execution": EXECUTION},
+            result_path="$.overlap",
+            fields=validate_input.RECHECK_FIELDS,
+            next_state="CreateSnapshot",
+        ),
         "CreateSnapshot": task(
             "CreateSnapshot",
             "CreateSnapshot",
@@ -237,9 +249,30 @@ def states() -> dict[str, Any]:
             "latest automated or the named snapshot.",
             result_path="$.source",
             fields=create_snapshot.RESULT_FIELDS,
-            next_state="IsDryRun",
+            next_state="IsThereAnythingToExport",
             retry=[slow_retry("InstanceBusy", 10)],
         ),
+        "IsThereAnythingToExport": {
+            "Type": "Choice",
+            "Comment": "Each snapshot is exported once: the manifest already names this "
+            "snapshot (up to date), or an event's snapshot is another database's. Either way "
+            "the run ends here, having created, exported and deleted nothing.",
+            "Choices": [
+                {
+                    "Variable": "$.source.skip",
+                    "StringEquals": "up-to-date",
+                    "Next": "ReportUpToDate",
+                },
+                {
+                    "Variable": "$.source.skip",
+                    "StringEquals": "not-this-database",
+                    "Next": "ReportNotThisDatabase",
+                },
+            ],
+            "Default": "IsDryRun",
+        },
+        "ReportUpToDate": report_nothing_to_do("UP_TO_DATE", up_to_date=True),
+        "ReportNotThisDatabase": report_nothing_to_do("NOT_THIS_DATABASE", up_to_date=False),
         "IsDryRun": {
             "Type": "Choice",
             "Choices": [
@@ -508,6 +541,7 @@ def states() -> dict[str, Any]:
             "judged invalid.",
             "unknown: the input was not checked, it was not found invalid",
         ),
+        "ConfirmNoOverlapDidNotComplete": unexpected("ConfirmNoOverlap", "InvalidInput"),
         "CreateSnapshotDidNotComplete": unexpected("CreateSnapshot", "SnapshotFailed"),
         "DescribeSnapshotStatusDidNotComplete": unexpected(
             "DescribeSnapshotStatus", "SnapshotFailed"
@@ -644,6 +678,29 @@ def describe_unexpected(detail: str, comment: str | None) -> dict[str, Any]:
     return state
 
 
+def report_nothing_to_do(status: str, *, up_to_date: bool) -> dict[str, Any]:
+    """The execution output of a run that ended before it started anything (Succeeded)."""
+    return {
+        "Type": "Pass",
+        "Comment": "Nothing to export: the reason says why. No snapshot, no export, no purge, "
+        "no event.",
+        "Parameters": {
+            "status": status,
+            "up_to_date": up_to_date,
+            "dry_run.$": "$.config.dry_run",
+            "database": {"kind.$": "$.config.database_kind", "id.$": "$.config.database_id"},
+            "snapshot": {
+                "id.$": "$.source.snapshot_id",
+                "arn.$": "$.source.snapshot_arn",
+                "source.$": "$.source.source",
+            },
+            "trigger.$": "$.config.trigger",
+            "reason.$": "$.source.skip_reason",
+        },
+        "Next": "Succeeded",
+    }
+
+
 def summarize() -> dict[str, Any]:
     return {
         "Type": "Pass",
@@ -651,6 +708,7 @@ def summarize() -> dict[str, Any]:
         "pruned, how long each phase took.",
         "Parameters": {
             "status": "SUCCEEDED",
+            "up_to_date": False,
             "dry_run": False,
             "database": {"kind.$": "$.config.database_kind", "id.$": "$.config.database_id"},
             "snapshot": {
@@ -705,6 +763,7 @@ def report_dry_run() -> dict[str, Any]:
         "Comment": "Dry run: nothing was created or deleted; this is what a real run would do.",
         "Parameters": {
             "status": "DRY_RUN",
+            "up_to_date": False,
             "dry_run": True,
             "config.$": "$.config",
             "snapshot": {

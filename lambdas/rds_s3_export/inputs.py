@@ -40,6 +40,12 @@ class Config:
     snapshot_timeout_seconds: int
     export_timeout_seconds: int
     skipped_tables_policy: str
+    # the snapshot's ARN when the run was given one (an event's), checked against the snapshot
+    # found by its id: an ARN of another account or region never matches
+    snapshot_arn: str | None = None
+    trigger: str = "manual"  # one of rules.TRIGGERS
+    # source backup: the stack's vault (the backup_vault setting)
+    backup_vault: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,17 +154,16 @@ def build_config(raw: Any, defaults: Mapping[str, Any], settings: Mapping[str, A
         "source",
         lambda: rules.choice(merged.get("source", rules.DEFAULTS["source"]), rules.SOURCES),
     )
-    snapshot_identifier = merged.get("snapshot_identifier")
-    if source == "snapshot":
-        if snapshot_identifier in (None, ""):
-            raise InvalidInput("snapshot_identifier is required when source is 'snapshot'")
-        snapshot_identifier = _check(
-            "snapshot_identifier", lambda: rules.snapshot_identifier(snapshot_identifier, kind)
+    snapshot_identifier, snapshot_arn = _named_snapshot(merged, source, kind)
+    backup_vault = stack.get("backup_vault") or None
+    if source == "backup" and not backup_vault:
+        raise InvalidInput(
+            "source 'backup' needs the stack's AWS Backup vault: deploy with "
+            "-c backup_vault=<vault name>"
         )
-    elif snapshot_identifier not in (None, ""):
-        raise InvalidInput("snapshot_identifier is only allowed when source is 'snapshot'")
-    else:
-        snapshot_identifier = None
+    trigger = _check(
+        "trigger", lambda: rules.choice(merged.get("trigger", "manual"), rules.TRIGGERS)
+    )
 
     for required in ("snapshot_prefix", "s3_prefix"):
         if required not in merged:
@@ -225,4 +230,46 @@ def build_config(raw: Any, defaults: Mapping[str, Any], settings: Mapping[str, A
             "skipped_tables_policy",
             lambda: rules.choice(stack["skipped_tables_policy"], rules.SKIPPED_TABLES_POLICIES),
         ),
+        snapshot_arn=snapshot_arn,
+        trigger=trigger,
+        backup_vault=backup_vault if source == "backup" else None,
     )
+
+
+def _named_snapshot(
+    merged: Mapping[str, Any], source: str, kind: rules.DatabaseKind
+) -> tuple[str | None, str | None]:
+    """(snapshot id, snapshot ARN or None) of `source: snapshot`, named by exactly one of
+    snapshot_identifier and snapshot_arn; of `source: backup`, the recovery point ARN if one
+    is given (an RDS or Aurora recovery point's ARN is its snapshot's); else (None, None)."""
+    point = merged.get("recovery_point_arn")
+    if point not in (None, "") and source != "backup":
+        raise InvalidInput("recovery_point_arn is only allowed when source is 'backup'")
+    given = {k: merged.get(k) for k in ("snapshot_identifier", "snapshot_arn")}
+    given = {k: v for k, v in given.items() if v not in (None, "")}
+    if source == "backup" and not given:
+        if point in (None, ""):
+            return None, None  # the newest completed recovery point in the vault
+        arn, ident = _check("recovery_point_arn", lambda: rules.snapshot_arn(point, kind))
+        return ident, arn
+    if source != "snapshot":
+        if given:
+            verb = "is" if len(given) == 1 else "are"
+            raise InvalidInput(
+                f"{' and '.join(given)} {verb} only allowed when source is 'snapshot'"
+            )
+        return None, None
+    if not given:
+        raise InvalidInput(
+            "snapshot_identifier (or snapshot_arn) is required when source is 'snapshot'"
+        )
+    if len(given) == 2:
+        raise InvalidInput("snapshot_identifier and snapshot_arn are both set; give exactly one")
+    if "snapshot_arn" in given:
+        arn, ident = _check("snapshot_arn", lambda: rules.snapshot_arn(given["snapshot_arn"], kind))
+        return ident, arn
+    ident = _check(
+        "snapshot_identifier",
+        lambda: rules.snapshot_identifier(given["snapshot_identifier"], kind),
+    )
+    return ident, None

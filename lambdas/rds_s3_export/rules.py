@@ -88,14 +88,56 @@ def snapshot_prefix(value: Any, kind: DatabaseKind) -> str:
     return text
 
 
+# The service prefixes RDS puts before the ids of snapshots it did not take on a user's request:
+# `rds:` for automated snapshots, `awsbackup:` for the snapshots AWS Backup takes (recovery
+# points of RDS and Aurora, `awsbackup:job-<uuid>`; DescribeDBSnapshots lists them as snapshot
+# type `awsbackup`: https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBSnapshots.html).
+SERVICE_SNAPSHOT_PREFIXES: Final = ("rds:", "awsbackup:")
+
+
 def snapshot_identifier(value: Any, kind: DatabaseKind) -> str:
-    """A named snapshot: a manual one, or an automated one (`rds:<database>-<date>`)."""
+    """A named snapshot: a manual one, an automated one (`rds:<database>-<date>`) or one of AWS
+    Backup (`awsbackup:job-<id>`)."""
     if not isinstance(value, str):
         raise RuleError(f"must be a string, got {_type_name(value)}: {value!r}")
-    automated = value.startswith("rds:")
-    bare = value.removeprefix("rds:")
+    service = next((p for p in SERVICE_SNAPSHOT_PREFIXES if value.startswith(p)), "")
+    bare = value.removeprefix(service)
     what = f"{'DB cluster' if kind == 'cluster' else 'DB'} snapshot identifier"
-    return ("rds:" if automated else "") + _identifier(bare, what, SNAPSHOT_ID_MAX[kind])
+    return service + _identifier(bare, what, SNAPSHOT_ID_MAX[kind])
+
+
+# An RDS snapshot ARN: arn:<partition>:rds:<region>:<account>:snapshot:<id> for a DB snapshot,
+# ...:cluster-snapshot:<id> for a DB cluster snapshot (the resource types of "Amazon Resource
+# Names (ARNs) in Amazon RDS":
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Tagging.ARN.Constructing.html).
+# RDS snapshot events carry it as detail.SourceArn; an AWS Backup recovery point of RDS or
+# Aurora is such a snapshot, and its recovery point ARN is this ARN.
+_SNAPSHOT_ARN: Final = re.compile(
+    r"^arn:(aws[a-z-]*):rds:([a-z0-9-]+):(\d{12}):(snapshot|cluster-snapshot):(.+)$"
+)
+SNAPSHOT_ARN_TYPES: Final[Mapping[DatabaseKind, str]] = {
+    "instance": "snapshot",
+    "cluster": "cluster-snapshot",
+}
+SNAPSHOT_ARN_MAX: Final = 1024
+
+
+def snapshot_arn(value: Any, kind: DatabaseKind) -> tuple[str, str]:
+    """(the ARN, the snapshot id it names) of a snapshot of a database of `kind`."""
+    if not isinstance(value, str):
+        raise RuleError(f"must be a string, got {_type_name(value)}: {value!r}")
+    found = _SNAPSHOT_ARN.fullmatch(value) if len(value) <= SNAPSHOT_ARN_MAX else None
+    if found is None:
+        raise RuleError(
+            f"{value[:200]!r} is not an RDS snapshot ARN "
+            "(arn:aws:rds:<region>:<account>:snapshot:<id> or ...:cluster-snapshot:<id>)"
+        )
+    if found.group(4) != SNAPSHOT_ARN_TYPES[kind]:
+        raise RuleError(
+            f"{value!r} is a {found.group(4)} ARN; a {kind} is exported from its "
+            f"{SNAPSHOT_ARN_TYPES[kind]}s"
+        )
+    return value, snapshot_identifier(found.group(5), kind)
 
 
 # --- S3 prefixes ------------------------------------------------------------------------------
@@ -218,9 +260,13 @@ def keep_snapshots(value: Any) -> int | str:
 
 
 # --- sources, policies, settings ----------------------------------------------------------
-SOURCES: Final = ("new-snapshot", "latest-automated", "snapshot")
+SOURCES: Final = ("new-snapshot", "latest-automated", "snapshot", "backup")
+# What started a run. A run started by an event ends quietly (Succeeded, with the reason) when
+# the event's snapshot is not one of its database: an event pattern cannot always tell (an
+# automated snapshot id prefix `rds:mydb-` also matches database `mydb-2`'s snapshots).
+TRIGGERS: Final = ("manual", "rds-event", "backup-event")
 # A schedule can only use sources that need no per-run value.
-SCHEDULED_SOURCES: Final = ("new-snapshot", "latest-automated")
+SCHEDULED_SOURCES: Final = ("new-snapshot", "latest-automated", "backup")
 SKIPPED_TABLES_POLICIES: Final = ("warn", "fail")
 MIN_TIMEOUT_SECONDS: Final = 60
 
@@ -248,6 +294,9 @@ INPUT_KEYS: Final = frozenset(
         *DATABASE_KEYS,
         "source",
         "snapshot_identifier",
+        "snapshot_arn",
+        "recovery_point_arn",
+        "trigger",
         "snapshot_prefix",
         "s3_prefix",
         "export_only",
@@ -270,6 +319,7 @@ SETTING_KEYS: Final = frozenset(
         "skipped_tables_policy",
         "databases",
         "allow_export_only_override",
+        "backup_vault",
     }
 )
 
@@ -304,6 +354,13 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     # only when this is true: the prefix would otherwise hold other tables than its consumers
     # expect.
     "allow_export_only_override": False,
+    # Event triggers (infra/events.py), off by default: an EventBridge rule per database for
+    # its automated snapshot-created events, and for its manual ones too when
+    # snapshot_events_manual is also true; and, when backup_vault names a vault, a rule for its
+    # completed AWS Backup jobs
+    "snapshot_events": False,
+    "snapshot_events_manual": False,
+    "backup_vault": "",
 }
 
 # Lambda caps a function's environment variables at 4 KB in aggregate (names and values):

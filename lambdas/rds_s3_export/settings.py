@@ -54,6 +54,11 @@ def export_bucket() -> str:
     return _require("EXPORT_BUCKET")
 
 
+def export_bucket_if_set() -> str | None:
+    """EXPORT_BUCKET, or None where a function runs without it (outside the stack)."""
+    return os.environ.get("EXPORT_BUCKET") or None
+
+
 def export_kms_key_arn() -> str:
     return _require("EXPORT_KMS_KEY_ARN")
 

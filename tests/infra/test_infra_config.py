@@ -176,7 +176,10 @@ def test_single_database_defaults_and_settings() -> None:
 
 def test_the_stack_sets_exactly_the_settings_the_validate_function_reads() -> None:
     # PIPELINE_SETTINGS is produced here and read by lambdas/rds_s3_export/inputs.py
-    assert set(load_config(context()).pipeline_settings()) == SETTING_KEYS
+    assert set(load_config(context()).pipeline_settings()) == SETTING_KEYS - {"backup_vault"}
+    # backup_vault only when it is set: without it, the functions' environment is unchanged
+    with_vault = load_config(context(backup_vault="nightly")).pipeline_settings()
+    assert set(with_vault) == SETTING_KEYS
 
 
 def test_several_databases_have_no_default_database() -> None:

@@ -18,7 +18,7 @@ CONTRACT_MODULES = re.findall(r"^\| `\$\{\w+FunctionArn\}` \| [^|]+ \| `(\w+)` \
 
 ENVIRONMENT = {  # docs/contracts.md, "Environment variables"
     "validate_input": {"PIPELINE_DEFAULTS", "PIPELINE_SETTINGS", "EXPORT_BUCKET"},
-    "create_snapshot": set(),
+    "create_snapshot": {"EXPORT_BUCKET"},  # the manifest: is the snapshot exported already?
     "describe_status": set(),
     "start_export": {"EXPORT_BUCKET", "EXPORT_ROLE_ARN", "EXPORT_KMS_KEY_ARN"},
     "purge_prefix": {"EXPORT_BUCKET"},

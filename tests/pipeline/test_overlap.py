@@ -185,13 +185,14 @@ class _FakeStepFunctions:
 SM = "arn:aws:states:us-east-1:123456789012:stateMachine:rds-s3-export"
 
 
+@pytest.mark.parametrize("check", ["ValidateInput", "ConfirmNoOverlap"])
 @pytest.mark.parametrize(
     ("other_name", "refused"),
     [("run-a", True), ("run-c", False)],
     ids=["other-name-sorts-first", "other-name-sorts-last"],
 )
 def test_two_runs_started_in_one_millisecond_are_ordered_by_name(
-    monkeypatch: pytest.MonkeyPatch, other_name: str, refused: bool
+    monkeypatch: pytest.MonkeyPatch, other_name: str, refused: bool, check: str
 ) -> None:
     # Given this run "run-b" started at .627900 s (the context object has microseconds) and
     # another RUNNING run for the same database listed at .627 s (ListExecutions: milliseconds)
@@ -209,13 +210,21 @@ def test_two_runs_started_in_one_millisecond_are_ordered_by_name(
         "state_machine": SM,
     }
 
-    # When this run checks for overlapping runs
+    # When this run checks for overlapping runs: in ValidateInput, or once more in
+    # ConfirmNoOverlap (where a run whose first check came before the other run existed sees it)
+    def run_check() -> None:
+        if check == "ValidateInput":
+            validate_input.check_not_running(config, mine)
+        else:
+            event = {"recheck": {"config": config.as_dict()}, "execution": mine}
+            assert validate_input.lambda_handler(event, None) == {"checked": True}
+
     # Then the two are ordered by name within the millisecond: exactly one of them refuses
     if refused:
         with pytest.raises(AlreadyRunning, match=f"execution {other_name} "):
-            validate_input.check_not_running(config, mine)
+            run_check()
     else:
-        validate_input.check_not_running(config, mine)
+        run_check()
 
 
 class _RefusingStepFunctions(_FakeStepFunctions):

@@ -26,11 +26,14 @@ import infra.storage
 from infra.application import create_app, read_context_file
 from infra.config import PipelineConfig
 from rds_s3_export.steps import purge_prefix
+from sandbox import events as sb_events
 from sandbox import iam_policies, iam_replay
+from sandbox.backup_sim import BackupSimulation
 from sandbox.iam_policies import SNOWFLAKE_ROLE, Policies
 from sandbox.iam_replay import EXPORT_ROLE, SCHEDULER, STATE_MACHINE, Request
 from sandbox.rds_sim import ExportOutcome, Timing
 from sandbox.runtime import ACCOUNT, REGION, Sandbox, Settings
+from tests.fixtures.aws_docs import rds_events
 from tests.helpers import seed_objects
 
 pytestmark = pytest.mark.skipif(
@@ -53,6 +56,10 @@ ACKNOWLEDGED_UNUSED: dict[tuple[str, str], str] = {
     ("function:create_snapshot", "rds:ListTagsForResource"): "rds.iter_snapshots asks "
     "ListTagsForResource only when a Describe response lacks TagList; RDS always includes it.",
     ("function:prune_snapshots", "rds:ListTagsForResource"): "As for create_snapshot.",
+    ("function:create_snapshot", "s3:GetObject"): "Reads <prefix>/_manifest.json only when "
+    "the source picks an existing snapshot (is it exported already?); the 'many' "
+    "configuration's scenarios take new snapshots only. The other configurations use it.",
+    ("function:create_snapshot", "kms:Decrypt"): "As its s3:GetObject (the manifest is SSE-KMS).",
     (EXPORT_ROLE, "s3:GetObject*"): "AWS documents it for the export role (StartExportTask, "
     "IamRoleArn); which of these RDS itself calls is not observable outside AWS.",
     (EXPORT_ROLE, "s3:DeleteObject*"): "As s3:GetObject*.",
@@ -139,11 +146,14 @@ IMPORTED = {
     "snowflake_iam_user_arn": SNOWFLAKE_USER,
     "snowflake_external_id": SNOWFLAKE_EXTERNAL_ID,
 }
+# event triggers on, the schedule a catch-up (latest-automated), AWS Backup as a source
+EVENTS = {"snapshot_events": "true", "backup_vault": "nightly", "source": "latest-automated"}
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "instance": {},
     "cluster": CLUSTER,
     "many": MANY,
     "imported": IMPORTED,
+    "events": EVENTS,
 }
 
 
@@ -287,6 +297,45 @@ def snowflake_reads(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> No
     sb.iam.add(reads)
 
 
+def _wait_all(sb: Sandbox, outcome: Outcome, arns: list[str]) -> None:
+    for arn in arns:
+        result = sb.wait(arn)
+        outcome.statuses.append(f"{result.status} {result.error or ''}".strip())
+        if result.output and result.output.get("status") != "SUCCEEDED":
+            outcome.statuses[-1] += f" {result.output['status']}"
+
+
+def event_then_catch_up(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
+    # RDS's event for tonight's automated snapshot starts a run of it; the schedule after it
+    # finds the manifest naming that snapshot (UP_TO_DATE); then an event of another
+    # database's snapshot that the automated rule's prefix matches (mydb-2)
+    sb.clock.advance(3600)
+    tonight = sb.add_automated_snapshot("mydb", age_hours=0)
+    _wait_all(
+        sb, outcome, sb_events.deliver(sb, rds_events.created("instance", "automated", tonight))
+    )
+    _wait_all(sb, outcome, [sb.start({})])
+    sb.add_instance("mydb-2")
+    other = sb.add_automated_snapshot("mydb-2", age_hours=0)
+    _wait_all(
+        sb, outcome, sb_events.deliver(sb, rds_events.created("instance", "automated", other))
+    )
+
+
+def backup_job(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
+    with BackupSimulation(sb.clock).installed() as backup:
+        point = backup.add_recovery_point("mydb", "nightly")
+        _wait_all(sb, outcome, sb_events.deliver(sb, backup.job_event(point)))
+        _wait_all(sb, outcome, [sb.start({"source": "backup", "recovery_point_arn": point.arn})])
+
+
+def new_snapshots(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
+    _run(sb, outcome, {"source": "new-snapshot", "keep_snapshots": 0})
+    sb.rds.next_export(ExportOutcome(status="FAILED", failure_cause="simulated"))
+    _run(sb, outcome, {"source": "new-snapshot", "keep_snapshots": 0})
+    _run(sb, outcome, {"source": "new-snapshot", "keep_snapshots": 0})  # purges, prunes
+
+
 SCENARIOS: dict[str, dict[str, Scenario]] = {
     "instance": {
         "happy path": happy_path,
@@ -315,6 +364,12 @@ SCENARIOS: dict[str, dict[str, Scenario]] = {
         "retention": retention,
         "continued purge": continued_purge,
         "snowflake reads": snowflake_reads,
+    },
+    "events": {
+        "event, catch-up, near miss": event_then_catch_up,
+        "backup job": backup_job,
+        "new snapshots": new_snapshots,
+        "overlapping runs": overlapping_runs,
     },
 }
 
@@ -458,6 +513,13 @@ EXPECTED_OUTCOMES = {
     ("many", "many databases"): ["SUCCEEDED"] * 6,
     ("imported", "happy path"): ["SUCCEEDED", "SUCCEEDED"],
     ("imported", "snowflake reads"): ["SUCCEEDED"],
+    ("events", "event, catch-up, near miss"): [
+        "SUCCEEDED",
+        "SUCCEEDED UP_TO_DATE",
+        "SUCCEEDED NOT_THIS_DATABASE",
+    ],
+    ("events", "backup job"): ["SUCCEEDED", "SUCCEEDED UP_TO_DATE"],
+    ("events", "new snapshots"): ["SUCCEEDED", "FAILED ExportFailed", "SUCCEEDED"],
 }
 
 

@@ -69,7 +69,8 @@ def test_handlers_really_run_in_process(sandbox: Sandbox) -> None:
     # When an execution runs, every Task is served by the project's handler in this process
     result = sandbox.run({})
     assert result.status == "SUCCEEDED", result.cause
-    assert sandbox.invocations.counts["validate_input"] == 1
+    # ValidateInput, then ConfirmNoOverlap (the same function, given `recheck`)
+    assert sandbox.invocations.counts["validate_input"] == 2
     assert sandbox.invocations.counts["describe_status"] == (
         result.output["polls"]["snapshot"] + result.output["polls"]["export"]  # type: ignore[index]
     )
@@ -97,6 +98,9 @@ def test_placeholder_names_map_to_handler_modules(placeholder: str, module: str)
 
 def test_the_sandbox_sets_exactly_the_settings_the_validate_function_reads() -> None:
     env = Settings().environment("role-arn", "key-arn")
+    # backup_vault is there only when it is set (unchanged environment without it)
+    assert set(json.loads(env["PIPELINE_SETTINGS"])) == SETTING_KEYS - {"backup_vault"}
+    env = Settings(backup_vault="nightly").environment("role-arn", "key-arn")
     assert set(json.loads(env["PIPELINE_SETTINGS"])) == SETTING_KEYS
 
 

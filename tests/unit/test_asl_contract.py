@@ -64,7 +64,7 @@ def test_every_function_result_joins_the_state_by_result_path_alone() -> None:
     # One way to merge (issue: One rule, one place): no OutputPath that would let a function
     # hand back, and so overwrite, the whole state; each picks named fields of Lambda's Payload.
     tasks = {n: s for n, s in STATES.items() if s.get("Resource") == LAMBDA_INVOKE}
-    assert len(tasks) == 10, sorted(tasks)
+    assert len(tasks) == 11, sorted(tasks)
     for name, state in tasks.items():
         assert "OutputPath" not in state and "InputPath" not in state, name
         assert state["ResultPath"].startswith("$"), name

@@ -66,6 +66,37 @@ BAD: list[tuple[str, dict[str, Any]]] = [
     ],
     ("snapshot_identifier", {"snapshot_identifier": "mysnap"}),  # without source snapshot
     *[
+        ("snapshot_identifier", {"source": "snapshot", "snapshot_identifier": v})
+        for v in ("awsbackup:", "awsbackup:job_1", "backup:job-1")
+    ],
+    *[
+        ("snapshot_arn", {"source": "snapshot", "snapshot_arn": v})
+        for v in (
+            5,
+            "mysnap",
+            "arn:aws:rds:us-east-1:123456789012:db:mydb",  # a database, not a snapshot
+            "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:rds:mydb-1",  # wrong kind
+            "arn:aws:rds:us-east-1:12345:snapshot:mysnap",
+            "arn:aws:rds:us-east-1:123456789012:snapshot:my_snap",
+            "arn:aws:s3:::bucket/snapshot:mysnap",
+        )
+    ],
+    ("snapshot_arn", {"snapshot_arn": "arn:aws:rds:us-east-1:123456789012:snapshot:mysnap"}),
+    (
+        "snapshot_identifier",
+        {
+            "source": "snapshot",
+            "snapshot_identifier": "mysnap",
+            "snapshot_arn": "arn:aws:rds:us-east-1:123456789012:snapshot:mysnap",
+        },
+    ),
+    *[("trigger", {"trigger": v}) for v in (5, None, "", "event", "RDS-EVENT", "schedule")],
+    ("source", {"source": "backup"}),  # the stack configures no backup_vault
+    (
+        "recovery_point_arn",
+        {"recovery_point_arn": "arn:aws:rds:us-east-1:123456789012:snapshot:awsbackup:job-1"},
+    ),
+    *[
         ("snapshot_prefix", {"snapshot_prefix": v})
         for v in (5, None, "", "a" * 232, "a" * 256, "my_prefix", "1prefix", "prefix-", "a--b")
     ],
@@ -271,6 +302,7 @@ EXPECTED_TYPE: dict[str, Any] = {
     "export_only": list,
     "keep_snapshots": (int, type(None)),
     "dry_run": bool,
+    "trigger": str,
 }
 
 
@@ -332,7 +364,8 @@ def test_an_accepted_identifier_is_always_valid_for_rds(key: str, text: str) -> 
 
 
 def test_the_input_keys_are_the_documented_ones() -> None:
-    assert frozenset(EXPECTED_TYPE) | {"snapshot_identifier"} == rules.INPUT_KEYS
+    named = {"snapshot_identifier", "snapshot_arn", "recovery_point_arn"}
+    assert frozenset(EXPECTED_TYPE) | named == rules.INPUT_KEYS
 
 
 # --- export_only: the names RDS can export partially ----------------------------------------
@@ -366,3 +399,39 @@ def test_export_only_names_rds_cannot_export_partially_are_refused(name: str, na
 def test_export_only_names_of_letters_digits_dollar_underscore_are_accepted(name: str) -> None:
     assert build({"export_only": [name]}, allow_export_only_override=True).export_only == [name]
     assert load_config({"export_only": [name]}).databases[0].export_only == (name,)
+
+
+def test_source_backup_reads_the_stacks_vault_and_a_given_recovery_point() -> None:
+    # Given a stack with an AWS Backup vault
+    newest = build({"source": "backup"}, backup_vault="nightly")
+    assert (newest.source, newest.backup_vault, newest.snapshot_arn) == ("backup", "nightly", None)
+    # When a recovery point is named, Then its ARN names the snapshot to export
+    point = "arn:aws:rds:us-east-1:123456789012:snapshot:awsbackup:job-1a2b-3c4d"
+    named = build({"source": "backup", "recovery_point_arn": point}, backup_vault="nightly")
+    assert (named.snapshot_arn, named.snapshot_identifier) == (point, "awsbackup:job-1a2b-3c4d")
+    # And a cluster's recovery point must be a cluster snapshot
+    cluster = {"db_cluster_identifier": "mycluster", "snapshot_prefix": "c", "s3_prefix": "e/c"}
+    message = refusal(
+        {**cluster, "source": "backup", "recovery_point_arn": point}, backup_vault="v"
+    )
+    assert message.startswith("recovery_point_arn") and "cluster-snapshot" in message
+
+
+@pytest.mark.parametrize(
+    ("arn", "kind", "expected"),
+    [
+        ("arn:aws:rds:us-east-1:123456789012:snapshot:mysnap", "instance", "mysnap"),
+        # the ARN of the AWS sample event's snapshot (tests/fixtures/aws_docs/rds_events.py)
+        ("arn:aws:rds:us-east-1:123456789012:snapshot:rds:my-db-snapshot", "instance", None),
+        ("arn:aws:rds:eu-west-1:123456789012:snapshot:awsbackup:job-1a2b", "instance", None),
+        ("arn:aws-cn:rds:cn-north-1:123456789012:cluster-snapshot:Nightly", "cluster", "nightly"),
+    ],
+)
+def test_a_snapshot_arn_names_its_snapshot(arn: str, kind: str, expected: str | None) -> None:
+    # Given an RDS snapshot ARN, When a run of source snapshot is given it
+    db = {"db_cluster_identifier": "mycluster"} if kind == "cluster" else {}
+    config = build({**db, "source": "snapshot", "snapshot_arn": arn, "trigger": "rds-event"})
+    # Then the snapshot id is the ARN's resource name, and the ARN is kept to check it against
+    assert config.snapshot_identifier == (expected or arn.split(":", 6)[6])
+    assert config.snapshot_arn == arn
+    assert config.trigger == "rds-event"

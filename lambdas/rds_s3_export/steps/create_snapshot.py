@@ -6,7 +6,16 @@
   execution adopts the
   snapshot it already created; another execution in the same minute gets `-<run suffix>`.
 * `latest-automated`: the newest *available* automated snapshot of the database.
-* `snapshot`: the named snapshot, if it belongs to the configured database.
+* `snapshot`: the named snapshot (by id, or by ARN as an event names it), if it belongs to the
+  configured database.
+* `backup`: a recovery point of the database in the stack's AWS Backup vault (the newest
+  completed one, or the one named), an RDS snapshot `awsbackup:job-...` (rds_s3_export.backup).
+
+Before anything is started, a snapshot that already exists is compared with the one the
+prefix's manifest names (rds_s3_export.freshness): the same one ends the run `up_to_date`
+(`skip: up-to-date`). A run started by an event whose snapshot is not one of the configured
+database's ends quietly (`skip: not-this-database`) instead of failing: an event pattern cannot
+always tell (the prefix `rds:mydb-` of automated snapshot ids also matches database `mydb-2`).
 
 With `dry_run` nothing is created: the result says what would be used.
 """
@@ -17,7 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_s3_export import aws, clock, naming, status
+from rds_s3_export import aws, backup, clock, freshness, naming, status
 from rds_s3_export.errors import SnapshotFailed, SourceNotFound
 from rds_s3_export.log import correlated, logger
 from rds_s3_export.rds import SNAPSHOT_KINDS, TAG_EXECUTION, TAG_PIPELINE, iter_snapshots
@@ -26,8 +35,15 @@ from rds_s3_export.steps import shaped
 
 def _describe_one(kind: str, snapshot_id: str) -> dict[str, Any] | None:
     key = "DBClusterSnapshotIdentifier" if kind == "db-cluster-snapshot" else "DBSnapshotIdentifier"
+    params: dict[str, Any] = {key: snapshot_id}
+    if kind == "db-snapshot" and snapshot_id.startswith("awsbackup:"):
+        # DescribeDBSnapshots returns automated and manual snapshots unless SnapshotType says
+        # otherwise; AWS Backup's are type awsbackup (which does not apply to Aurora, whose
+        # Backup snapshots are listed without it):
+        # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBSnapshots.html
+        params["SnapshotType"] = "awsbackup"
     try:
-        return next(iter_snapshots(kind, SnapshotFailed, **{key: snapshot_id}), None)
+        return next(iter_snapshots(kind, SnapshotFailed, **params), None)
     except SourceNotFound:
         return None
 
@@ -105,7 +121,35 @@ def latest_automated(config: dict[str, Any]) -> dict[str, Any]:
     return max(snapshots, key=lambda s: clock.parse(s["created"]))
 
 
+def _not_its_own(config: dict[str, Any], found: dict[str, Any]) -> str | None:
+    """Why `found` is not a snapshot this run may export, or None."""
+    # RDS identifiers are case-insensitive (stored in lower case)
+    if found["database_id"].lower() != config["database_id"].lower():
+        return (
+            f"snapshot_identifier {found['id']} is a snapshot of {found['database_id']}, not of "
+            f"the configured {config['database_kind']} {config['database_id']}: refusing to "
+            "export another database's snapshot into this prefix"
+        )
+    given = config.get("snapshot_arn")
+    if given and found["arn"] and given != found["arn"]:
+        return (
+            f"snapshot_arn {given} is not snapshot {found['id']} of this account and region "
+            f"({found['arn']}): refusing to export a snapshot the ARN does not name"
+        )
+    return None
+
+
 def named(config: dict[str, Any]) -> dict[str, Any]:
+    """The named snapshot; SourceNotFound if it is missing or not the configured database's."""
+    found, reason = find_named(config)
+    if reason:
+        raise SourceNotFound(reason)
+    return found
+
+
+def find_named(config: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The named snapshot, and why it is not one this run may export (None: it is).
+    SourceNotFound if no snapshot has that name."""
     kind = SNAPSHOT_KINDS[config["database_kind"]]
     found = _describe_one(kind, config["snapshot_identifier"])
     if found is None:
@@ -113,14 +157,7 @@ def named(config: dict[str, Any]) -> dict[str, Any]:
             f"snapshot_identifier {config['snapshot_identifier']}: no {kind} of that name exists "
             f"(the configured database is {config['database_kind']} {config['database_id']})"
         )
-    # RDS identifiers are case-insensitive (stored in lower case)
-    if found["database_id"].lower() != config["database_id"].lower():
-        raise SourceNotFound(
-            f"snapshot_identifier {found['id']} is a snapshot of {found['database_id']}, not of "
-            f"the configured {config['database_kind']} {config['database_id']}: refusing to "
-            "export another database's snapshot into this prefix"
-        )
-    return found
+    return found, _not_its_own(config, found)
 
 
 def resolve(event: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +165,7 @@ def resolve(event: dict[str, Any]) -> dict[str, Any]:
     kind = SNAPSHOT_KINDS[config["database_kind"]]
     now = clock.now()
     created = adopted = False
+    skip, reason = "", None
     if config["source"] == "new-snapshot":
         if config["dry_run"]:
             snapshot = {"id": plan["snapshot_id"], "arn": "", "status": "not created (dry run)"}
@@ -135,13 +173,24 @@ def resolve(event: dict[str, Any]) -> dict[str, Any]:
         else:
             snapshot, adopted = create_or_adopt(config, plan)
             created = not adopted
-    elif config["source"] == "latest-automated":
-        snapshot = latest_automated(config)
     else:
-        snapshot = named(config)
+        if config["source"] == "latest-automated":
+            snapshot = latest_automated(config)
+        else:
+            if config["source"] == "backup":  # a recovery point: an RDS snapshot, by ARN
+                arn, ident = backup.recovery_point(config)
+                config = {**config, "snapshot_identifier": ident, "snapshot_arn": arn}
+            snapshot, reason = find_named(config)
+            if reason and config.get("trigger", "manual") == "manual":
+                raise SourceNotFound(reason)  # by hand: say so; from an event: end quietly
+        if reason:
+            skip = freshness.NOT_THIS_DATABASE
+        else:
+            reason = freshness.up_to_date(config, snapshot)
+            skip = freshness.UP_TO_DATE if reason else ""
 
     state = status.snapshot_state(snapshot["status"])
-    if state == "failed":
+    if state == "failed" and not skip:
         raise SnapshotFailed(f"{kind} {snapshot['id']} is {snapshot['status']}")
     result = {
         "kind": kind,
@@ -153,6 +202,8 @@ def resolve(event: dict[str, Any]) -> dict[str, Any]:
         "source": config["source"],
         "created": created,
         "adopted": adopted,
+        "skip": skip,
+        "skip_reason": reason or "",
         **status.loop_start(
             now=now,
             timeout_seconds=config["snapshot_timeout_seconds"],
@@ -162,6 +213,8 @@ def resolve(event: dict[str, Any]) -> dict[str, Any]:
             progress=snapshot.get("progress"),
         ),
     }
+    if skip:
+        logger.info("nothing to export", extra={"skip": skip, "reason": reason})
     logger.info("source resolved", extra={"source": result})
     return result
 
@@ -175,6 +228,8 @@ RESULT_FIELDS = (
     "source",
     "created",
     "adopted",
+    "skip",  # "" (export it), "up-to-date" or "not-this-database": the run ends quietly
+    "skip_reason",
     *status.LOOP_FIELDS,
 )
 

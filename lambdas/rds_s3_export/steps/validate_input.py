@@ -154,8 +154,14 @@ def input_of(config: Any) -> dict[str, Any]:
     raw: dict[str, Any] = {key or "db_instance_identifier": config.get("database_id")}
     raw.update({k: config.get(k) for k in _CONFIG_INPUT_KEYS})
     raw["keep_snapshots"] = config.get("keep_snapshots")  # null: keep every snapshot
-    if config.get("snapshot_identifier") is not None:
+    if config.get("snapshot_arn") and config.get("source") == "backup":
+        raw["recovery_point_arn"] = config["snapshot_arn"]
+    elif config.get("snapshot_arn"):  # it names the snapshot, and is checked against it
+        raw["snapshot_arn"] = config["snapshot_arn"]
+    elif config.get("snapshot_identifier") is not None:
         raw["snapshot_identifier"] = config["snapshot_identifier"]
+    if config.get("trigger"):
+        raw["trigger"] = config["trigger"]
     return raw
 
 
@@ -231,6 +237,27 @@ def continuation(raw: dict[str, Any], execution: dict[str, Any]) -> dict[str, An
     }
 
 
+def recheck(event: dict[str, Any]) -> dict[str, Any]:
+    """The overlapping-run check again, once this run's ValidateInput is done (the state
+    ConfirmNoOverlap, before anything is created).
+
+    ValidateInput's check sees only the runs that existed when it listed them. Two runs started
+    in the same millisecond are ordered by name; if the one that sorts first started its check
+    before the other existed, the other, seeing it, defers to it too: both would go on and
+    export the same snapshot twice. By the time either run gets here both are listed, and the
+    order is the same in both runs' eyes: exactly one goes on."""
+    config = build_config(
+        input_of(event["recheck"].get("config")),
+        settings.pipeline_defaults(),
+        settings.pipeline_settings(),
+    )
+    check_not_running(config, event.get("execution") or {})
+    return {"checked": True}
+
+
+RECHECK_FIELDS = ("checked",)
+
+
 def validate(event: dict[str, Any]) -> dict[str, Any]:
     raw = event.get("input")
     if isinstance(raw, dict) and CONTINUE_KEY in raw:
@@ -278,4 +305,6 @@ RESULT_DEFAULTS: dict[str, Any] = {"source": {}, "export": {}}
 
 @correlated
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if isinstance(event.get("recheck"), dict):
+        return shaped(recheck(event), RECHECK_FIELDS)
     return shaped(validate(event), RESULT_FIELDS, RESULT_DEFAULTS)
