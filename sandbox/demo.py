@@ -184,12 +184,12 @@ class SnowflakeSide:
         database, schema = self.where.split(".")
         # the names are the generator's own defaults, not outside input
         listing = (
-            f"SELECT TABLE_NAME FROM {database}.INFORMATION_SCHEMA.TABLES "  # noqa: S608
+            f"SELECT TABLE_NAME FROM {database}.INFORMATION_SCHEMA.TABLES "  # noqa: S608  # nosec B608
             f"WHERE TABLE_SCHEMA = '{schema.strip(chr(34))}' ORDER BY TABLE_NAME"
         )
         tables = snow.rows(listing)
         return {
-            name: int(snow.one(f"SELECT COUNT(*) FROM {self.where}.{quote(name)}"))  # noqa: S608
+            name: int(snow.one(f"SELECT COUNT(*) FROM {self.where}.{quote(name)}"))  # noqa: S608  # nosec B608
             for (name,) in tables
             if not name.startswith("_RDS_")
         }
@@ -197,7 +197,7 @@ class SnowflakeSide:
     def control(self) -> list[tuple[Any, ...]]:
         table = f'{self.where}."{CONTROL_TABLE}"'
         return self._snow().rows(
-            f"SELECT EXPORT_TASK_ID, STATUS, REASON FROM {table} ORDER BY RECORDED_AT"  # noqa: S608
+            f"SELECT EXPORT_TASK_ID, STATUS, REASON FROM {table} ORDER BY RECORDED_AT"  # noqa: S608  # nosec B608
         )
 
     def load(self, sb: Sandbox, damage: bool = False) -> dict[str, int]:

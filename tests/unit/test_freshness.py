@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rds_s3_export import freshness
+from rds_s3_export import aws, freshness
 from rds_s3_export.errors import Throttled
 from sandbox import faults
 from tests.unit.conftest import BUCKET, put
@@ -64,7 +64,11 @@ def test_an_unreadable_manifest_lets_the_run_export_and_throttling_is_retried(
     _manifest(s3, {"id": SNAPSHOT["id"], "arn": ARN})
     injector.api("s3", "GetObject", "AccessDenied", times=1)
     assert freshness.up_to_date(CONFIG, SNAPSHOT) is None
+    # one SlowDown is retried by the S3 client itself (aws.S3_ATTEMPTS); one on every attempt is
+    # Throttled, which the state machine retries
     injector.api("s3", "GetObject", "SlowDown", times=1)
+    assert freshness.up_to_date(CONFIG, SNAPSHOT) is not None
+    injector.api("s3", "GetObject", "SlowDown", times=aws.S3_ATTEMPTS)
     with pytest.raises(Throttled):
         freshness.up_to_date(CONFIG, SNAPSHOT)
     assert freshness.up_to_date(CONFIG, SNAPSHOT) is not None  # and then it reads it
