@@ -33,6 +33,9 @@ test: $(STAMP)  ## lint, type-check and run every test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/bandit -q -c pyproject.toml -r lambdas infra sandbox app.py
+	# snowflake_sql builds SQL text by design: every identifier goes through quote() and every
+	# value through literal() (tests/snowflake), so B608 (SQL built from strings) is skipped there only
+	$(BIN)/bandit -q -c pyproject.toml -s B608 -r snowflake_sql
 	$(BIN)/pytest -n 2
 
 lint: $(STAMP)  ## ruff only
