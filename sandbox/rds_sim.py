@@ -263,6 +263,10 @@ class RdsSimulation:
         sim.finished = True
 
     # --- the patches over moto's backend ------------------------------------------------
+    # Each of moto's own methods runs under the simulation's lock too: moto's backend is not
+    # thread-safe, and the sandbox runs one execution per thread (a DescribeExportTasks iterating
+    # the tasks while another execution's StartExportTask adds one raised "OrderedDict mutated
+    # during iteration").
     @contextmanager
     def installed(self) -> Iterator[None]:
         sim = self
@@ -279,33 +283,33 @@ class RdsSimulation:
         }
 
         def create_db_snapshot(backend: RDSBackend, *args: Any, **kwargs: Any) -> DBSnapshot:
-            snapshot = original["create_db_snapshot"](backend, *args, **kwargs)
-            if snapshot.snapshot_type == "manual":
-                with sim._lock:
+            with sim._lock:
+                snapshot = original["create_db_snapshot"](backend, *args, **kwargs)
+                if snapshot.snapshot_type == "manual":
                     sim._register_snapshot("instance", snapshot, snapshot.db_snapshot_identifier)
             return snapshot  # type: ignore[no-any-return]
 
         def create_db_cluster_snapshot(
             backend: RDSBackend, *args: Any, **kwargs: Any
         ) -> DBClusterSnapshot:
-            snapshot = original["create_db_cluster_snapshot"](backend, *args, **kwargs)
-            if snapshot.snapshot_type == "manual":
-                with sim._lock:
+            with sim._lock:
+                snapshot = original["create_db_cluster_snapshot"](backend, *args, **kwargs)
+                if snapshot.snapshot_type == "manual":
                     sim._register_snapshot(
                         "cluster", snapshot, snapshot.db_cluster_snapshot_identifier
                     )
             return snapshot  # type: ignore[no-any-return]
 
         def describe_db_snapshots(backend: RDSBackend, *args: Any, **kwargs: Any) -> Any:
-            found = original["describe_db_snapshots"](backend, *args, **kwargs)
             with sim._lock:
+                found = list(original["describe_db_snapshots"](backend, *args, **kwargs))
                 for snapshot in found:
                     sim._advance_snapshot("instance", snapshot)
             return found
 
         def describe_db_cluster_snapshots(backend: RDSBackend, *args: Any, **kwargs: Any) -> Any:
-            found = original["describe_db_cluster_snapshots"](backend, *args, **kwargs)
             with sim._lock:
+                found = list(original["describe_db_cluster_snapshots"](backend, *args, **kwargs))
                 for snapshot in found:
                     sim._advance_snapshot("cluster", snapshot)
             return found
@@ -347,8 +351,10 @@ class RdsSimulation:
                 return task
 
         def describe_export_tasks(backend: RDSBackend, *args: Any, **kwargs: Any) -> Any:
-            found = list(original["describe_export_tasks"](backend, *args, **kwargs))
             with sim._lock:
+                # moto returns a live view of its OrderedDict; copied under the lock, as another
+                # execution's StartExportTask may add to it at the same moment
+                found = list(original["describe_export_tasks"](backend, *args, **kwargs))
                 # advance every task, not only the ones asked for: files appear on time
                 for task in list(backend.export_tasks.values()):
                     sim._advance_export(task)
