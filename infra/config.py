@@ -437,7 +437,7 @@ def _check_no_overlap(databases: Sequence[Database]) -> None:
                 )
 
 
-def _check_known_keys(context: Mapping[str, Any]) -> None:
+def check_known_keys(context: Mapping[str, Any]) -> None:
     """A misspelt key would silently fall back to its default: refuse it instead.
 
     Only plain snake_case keys are checked; CDK's own context (feature flags such as
@@ -452,7 +452,7 @@ def _check_known_keys(context: Mapping[str, Any]) -> None:
 
 def load_config(context: Mapping[str, Any]) -> PipelineConfig:
     """Validate the CDK context (defaults filled in from DEFAULTS) into a PipelineConfig."""
-    _check_known_keys(context)
+    check_known_keys(context)
     raw = {key: context.get(key, default) for key, default in DEFAULTS.items()}
 
     pipeline_name = _string("pipeline_name", raw["pipeline_name"])
