@@ -43,7 +43,8 @@ from rds_s3_export.manifest import manifest_key
 from rds_s3_export.steps.publish_manifest import EVENT_BUS
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
-ASSET_EXCLUDE = ["**/__pycache__", "**/__pycache__/**", "**/*.pyc"]
+# Caches, and the metadata `pip install -e .` may leave beside the package: only the code ships.
+ASSET_EXCLUDE = ["**/__pycache__", "**/__pycache__/**", "**/*.pyc", "*.egg-info", "*.egg-info/**"]
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 # RDS export tasks have no IAM resource type of their own: DescribeExportTasks accepts a
