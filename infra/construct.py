@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from aws_cdk import CfnOutput, Stack
+import jsii
+from aws_cdk import CfnOutput, IStableStringProducer, Lazy, Stack
 from constructs import Construct
 
 from infra.alerts import PipelineAlerts
@@ -112,6 +113,8 @@ class PipelineProps:
     """With snapshot_events: manual snapshots start a run too."""
     backup_vault: str = ""
     """An AWS Backup vault whose completed jobs start a run (and the `backup` source reads)."""
+    notify_success: bool = False
+    """A successful run publishes a one-line summary to the alert topic (off: failures only)."""
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> PipelineProps:
@@ -133,6 +136,18 @@ class PipelineProps:
     def config(self) -> PipelineConfig:
         """The checked configuration; ConfigError names a bad property."""
         return load_config(self.as_context())
+
+
+@jsii.implements(IStableStringProducer)
+class _AlertTopicArn:
+    """The alert topic's ARN, read when the template is written (the state machine is made
+    before the topic, whose failure rule names the state machine)."""
+
+    def __init__(self, pipeline: RdsSnapshotExportPipeline) -> None:
+        self._pipeline = pipeline
+
+    def produce(self) -> str:
+        return self._pipeline.alerts.topic.topic_arn
 
 
 class RdsSnapshotExportPipeline(Construct):
@@ -176,6 +191,8 @@ class RdsSnapshotExportPipeline(Construct):
             config=config,
             functions=self.functions,
             logs_key=self.logs_key,
+            # the topic is made below, with the rule that watches this state machine
+            alert_topic_arn=Lazy.string(_AlertTopicArn(self)),
             definition_path=definition_path,
         )
         self.schedules = PipelineSchedules(
@@ -196,6 +213,8 @@ class RdsSnapshotExportPipeline(Construct):
         )
         if self.event_triggers is not None:
             self.alerts.alarm_on_failed_event_starts(self.event_triggers.dead_letter_queue)
+        if config.notify_success:
+            self.workflow.allow_success_message(self.alerts.topic, self.alerts.key)
         self.snowflake: SnowflakeAccess | None = None
         if config.snowflake_iam_user_arn and config.snowflake_external_id:
             self.snowflake = SnowflakeAccess(
