@@ -157,6 +157,7 @@ class ExportWorkflow(Construct):
         )
         default_policy = self.role.node.find_child("DefaultPolicy")  # CDK's logging, tracing
         acknowledge(default_policy, "AwsSolutions-IAM5[Resource::*]", LOG_DELIVERY_REASON)
+        self.notify_success_policy: ScopedPolicy | None = None  # only with notify_success
         self._policies: list[IConstruct] = [default_policy, invoke.policy]
         depends_on_policies(self._cfn_state_machine, *self._policies)
 
@@ -166,11 +167,13 @@ class ExportWorkflow(Construct):
 
     def allow_success_message(self, topic: sns.ITopic, key: kms.IKey) -> None:
         """notify_success: the NotifySuccess state may publish to the alert topic, and use its
-        key to do so (a publisher to an encrypted topic needs kms:GenerateDataKey* and
-        kms:Decrypt on its key:
-        https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html)."""
-        policy = ScopedPolicy(self, "NotifySuccess", self.role)
+        key to do so: a publisher to a topic encrypted with a customer managed key needs
+        kms:GenerateDataKey and kms:Decrypt on that key, and the key's policy (CDK's default,
+        which lets the account's IAM policies grant its use) must allow them:
+        https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html). Only then: without
+        notify_success the role may not publish at all."""
+        self.notify_success_policy = policy = ScopedPolicy(self, "NotifySuccess", self.role)
         policy.allow(["sns:Publish"], [topic.topic_arn])
-        policy.allow(["kms:GenerateDataKey*", "kms:Decrypt"], [key.key_arn])
+        policy.allow(["kms:GenerateDataKey", "kms:Decrypt"], [key.key_arn])
         self._policies.append(policy.policy)
         depends_on_policies(self._cfn_state_machine, *self._policies)

@@ -912,10 +912,19 @@ def test_replay_maps_the_state_machines_own_integrations() -> None:
                 "parameters": json.dumps({"StateMachineArn": "arn:aws:states:r:1:stateMachine:p"}),
             },
         },
+        {
+            "type": "TaskScheduled",
+            "taskScheduledEventDetails": {
+                "resourceType": "sns",
+                "resource": "publish",
+                "parameters": json.dumps({"TopicArn": "arn:aws:sns:r:1:alerts", "Message": "m"}),
+            },
+        },
     ]
     assert [(r.action, r.resource) for r in iam_replay.state_machine_requests(history)] == [
         ("lambda:InvokeFunction", "arn:aws:lambda:r:1:function:f"),
         ("states:StartExecution", "arn:aws:states:r:1:stateMachine:p"),
+        ("sns:Publish", "arn:aws:sns:r:1:alerts"),
     ]
     unknown = [
         {
