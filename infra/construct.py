@@ -128,9 +128,13 @@ class PipelineProps:
     def as_context(self) -> dict[str, Any]:
         """These properties as the CDK context that would set them (every key)."""
         values = asdict(self)
-        values["export_only"] = list(self.export_only)
-        if self.databases is not None:
-            values["databases"] = [dict(entry) for entry in self.databases]
+        # sequences as the JSON lists the context holds; a string (a `-c` spelling) unchanged
+        if not isinstance(self.export_only, str):
+            values["export_only"] = list(self.export_only)
+        if isinstance(self.databases, Sequence) and not isinstance(self.databases, str):
+            values["databases"] = [
+                dict(entry) if isinstance(entry, Mapping) else entry for entry in self.databases
+            ]
         return values
 
     def config(self) -> PipelineConfig:

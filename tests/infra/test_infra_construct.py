@@ -142,3 +142,16 @@ def test_the_documented_app_from_the_installed_package_gives_app_py_template(
     )
     assert differing == []
     assert example == expected
+
+
+def test_props_given_as_cli_strings_read_as_the_context_reads_them() -> None:
+    # `-c export_only='["a.b"]'` and `-c databases='[...]'` arrive as JSON text
+    props = PipelineProps(
+        export_only='["sales.public"]',
+        databases='[{"db_instance_identifier": "orders", "s3_prefix": "exports/orders"}]',  # type: ignore[arg-type]
+    )
+    config = props.config()
+    assert config.databases[0].identifier == "orders"
+    assert PipelineProps(export_only='["sales.public"]').config().databases[0].export_only == (
+        "sales.public",
+    )
