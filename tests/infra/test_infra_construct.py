@@ -7,6 +7,7 @@ outside the repository. Its template must be the one app.py gives for the same s
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
@@ -99,6 +100,16 @@ def test_props_from_context_refuse_a_misspelt_key_and_leave_cdk_context_out() ->
     assert props.config().schedule_enabled is False
 
 
+def documented_settings(code: str) -> dict[str, Any]:
+    """The keyword arguments of the example's `PipelineProps(...)`, read without running it."""
+    (call,) = [
+        node
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "PipelineProps"
+    ]
+    return {str(kw.arg): ast.literal_eval(kw.value) for kw in call.keywords}
+
+
 def test_the_documented_app_from_the_installed_package_gives_app_py_template(
     tmp_path: Path, synth: Callable[..., Any]
 ) -> None:
@@ -116,7 +127,8 @@ def test_the_documented_app_from_the_installed_package_gives_app_py_template(
     # passes a cdk.json's context (CDK_CONTEXT_JSON)
     app_dir, outdir = tmp_path / "my-app", tmp_path / "cdk.out"
     app_dir.mkdir()
-    (app_dir / "example.py").write_text(documented_example(), encoding="utf-8")
+    code = documented_example()
+    (app_dir / "example.py").write_text(code, encoding="utf-8")
     flags = {k: v for k, v in read_context_file().items() if k not in CONTEXT_KEYS}
     env = {
         **os.environ,
@@ -124,17 +136,21 @@ def test_the_documented_app_from_the_installed_package_gives_app_py_template(
         "CDK_OUTDIR": str(outdir),
         "CDK_CONTEXT_JSON": json.dumps(flags),
     }
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", RUNNER], cwd=app_dir, env=env, check=True, capture_output=True
+    example_app = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", RUNNER], cwd=app_dir, env=env, stdout=subprocess.PIPE
     )
-    ran = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    assert Path(ran["construct_module"]).is_relative_to(lib)  # not the repository's copy
-    example = json.loads((outdir / f"{ran['stack']}.template.json").read_text())
-
-    # Then its template is app.py's for the same settings (cdk.json with them as -c overrides)
-    settings = {k: v for k, v in ran["settings"].items() if v != DEFAULTS[k]}
+    # (meanwhile, app.py's template for the same settings: cdk.json with them as -c overrides)
+    settings = documented_settings(code)
     assert settings  # the example sets something, so "the same settings" means something
     expected = synth(**settings).data
+    stdout, _ = example_app.communicate(timeout=300)
+    assert example_app.returncode == 0
+    ran = json.loads(stdout.decode().strip().splitlines()[-1])
+    assert Path(ran["construct_module"]).is_relative_to(lib)  # not the repository's copy
+    assert ran["settings"] == PipelineProps(**settings).as_context()
+    example = json.loads((outdir / f"{ran['stack']}.template.json").read_text())
+
+    # Then its template is app.py's
     differing = sorted(
         key
         for key in set(example["Resources"]) | set(expected["Resources"])
