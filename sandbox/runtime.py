@@ -168,6 +168,7 @@ class Sandbox:
         self.rds = RdsSimulation(self.clock, lambda: self.client("s3"), timing)
         self._stack = ExitStack()
         self.state_machine_arn = ""
+        self.alert_topic_arn = ""  # the alert topic (notify_success publishes there)
         self.role_arn = ""
         self.key_arn = ""
         self.function_arns: dict[str, str] = {}  # step module -> its function's ARN
