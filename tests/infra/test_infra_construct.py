@@ -23,7 +23,7 @@ from aws_cdk import App, Stack
 
 from infra.application import read_context_file
 from infra.config import CONTEXT_KEYS, DEFAULTS, ConfigError
-from infra.construct import PipelineProps, RdsSnapshotExportPipeline
+from infra.construct import FEATURE_FLAGS, PipelineProps, RdsSnapshotExportPipeline
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_DOC = REPO / "docs" / "deploy.md"
@@ -171,3 +171,19 @@ def test_props_given_as_cli_strings_read_as_the_context_reads_them() -> None:
     assert PipelineProps(export_only='["sales.public"]').config().databases[0].export_only == (
         "sales.public",
     )
+
+
+def test_the_construct_keeps_its_feature_flags_in_an_app_that_sets_others() -> None:
+    # Given an app made by `cdk init` (policies minimised) that also turned the other flag off
+    app = App(
+        context={
+            "@aws-cdk/aws-iam:minimizePolicies": True,
+            "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": False,
+        }
+    )
+    pipeline = RdsSnapshotExportPipeline(Stack(app, "Existing"), "Default")
+
+    # Then the pipeline's resources see the flags it relies on, the rest of the app its own
+    for flag, value in FEATURE_FLAGS.items():
+        assert pipeline.storage.node.try_get_context(flag) is value
+        assert app.node.try_get_context(flag) is not value
