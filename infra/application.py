@@ -10,18 +10,16 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import ConfigError, load_config
+from infra.config import ConfigError
+from infra.construct import FEATURE_FLAGS, PipelineProps
 from infra.stack import RdsS3ExportStack
 from infra.workflow import ASL_PATH
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
-# CDK feature flags the stack relies on, set here so that no cdk.json edit can drop them.
-FEATURE_FLAGS: Mapping[str, Any] = {
-    # S3 access-log delivery is granted by a bucket policy, not the legacy LogDeliveryWrite ACL
-    # (the log bucket has ACLs disabled).
-    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
-}
+# FEATURE_FLAGS (the CDK feature flags the pipeline relies on, infra/construct.py) are set on
+# the app too, so that no cdk.json edit can drop them.
+__all__ = ["FEATURE_FLAGS", "create_app", "read_context_file"]
 
 
 def read_context_file(path: Path = CDK_JSON) -> dict[str, Any]:
@@ -69,9 +67,9 @@ def create_app(
     template and fails on any cdk-nag finding that is not acknowledged.
     """
     app = App(context={**FEATURE_FLAGS, **(context or {})}, outdir=outdir)
-    config = load_config(app.node.get_all_context())
+    props = PipelineProps.from_context(app.node.get_all_context())
     stack = RdsS3ExportStack(
-        app, config.pipeline_name, config=config, definition_path=definition_path
+        app, props.config().pipeline_name, props=props, definition_path=definition_path
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return app, stack

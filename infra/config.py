@@ -139,6 +139,8 @@ class PipelineConfig:
     snapshot_events: bool = False
     snapshot_events_manual: bool = False
     backup_vault: str | None = None
+    # a successful run publishes a one-line summary to the alert topic
+    notify_success: bool = False
 
     @property
     def snowflake_role_name(self) -> str:
@@ -181,6 +183,7 @@ class PipelineConfig:
             "allow_export_only_override": self.allow_export_only_override,
             # only when set: without the event keys, the functions' environment is unchanged
             **({"backup_vault": self.backup_vault} if self.backup_vault else {}),
+            **({"notify_success": True} if self.notify_success else {}),
         }
 
     def function_environments(
@@ -437,7 +440,7 @@ def _check_no_overlap(databases: Sequence[Database]) -> None:
                 )
 
 
-def _check_known_keys(context: Mapping[str, Any]) -> None:
+def check_known_keys(context: Mapping[str, Any]) -> None:
     """A misspelt key would silently fall back to its default: refuse it instead.
 
     Only plain snake_case keys are checked; CDK's own context (feature flags such as
@@ -452,7 +455,7 @@ def _check_known_keys(context: Mapping[str, Any]) -> None:
 
 def load_config(context: Mapping[str, Any]) -> PipelineConfig:
     """Validate the CDK context (defaults filled in from DEFAULTS) into a PipelineConfig."""
-    _check_known_keys(context)
+    check_known_keys(context)
     raw = {key: context.get(key, default) for key, default in DEFAULTS.items()}
 
     pipeline_name = _string("pipeline_name", raw["pipeline_name"])
@@ -513,6 +516,7 @@ def load_config(context: Mapping[str, Any]) -> PipelineConfig:
             "directory_notification_channel that DESC STAGE shows",
         ),
         **_event_triggers(raw),
+        notify_success=_boolean("notify_success", raw["notify_success"]),
     )
     if not config.backup_vault:
         for database in config.databases:

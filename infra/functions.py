@@ -12,6 +12,8 @@ their snapshots, every S3 action to the configured prefixes.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+import rds_s3_export
 from infra.common import (
     any_snapshot,
     automated_snapshots,
@@ -40,6 +43,8 @@ from rds_s3_export.manifest import manifest_key
 from rds_s3_export.steps.publish_manifest import EVENT_BUS
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+# Caches, and the metadata `pip install -e .` may leave beside the package: only the code ships.
+ASSET_EXCLUDE = ["**/__pycache__", "**/__pycache__/**", "**/*.pyc", "*.egg-info", "*.egg-info/**"]
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 # RDS export tasks have no IAM resource type of their own: DescribeExportTasks accepts a
@@ -50,6 +55,25 @@ DESCRIBE_EXPORT_TASKS_REASON = (
     "export tasks have no IAM resource type (snapshot and cluster ARNs apply only to calls "
     "filtered by SourceArn). The action is read-only."
 )
+
+
+def lambda_code_dir() -> Path:
+    """The root of the functions' deployment package, which holds `rds_s3_export/` only.
+
+    In the repository that is lambdas/. From an installed package (another app imports the
+    construct) the installed `rds_s3_export` sits in site-packages beside every other package,
+    so it is copied alone into a fresh directory. CDK hashes an asset by its files' paths and
+    contents, so both give the same asset, and the same template.
+    """
+    if (LAMBDAS_DIR / "rds_s3_export").is_dir():
+        return LAMBDAS_DIR
+    staging = Path(tempfile.mkdtemp(prefix="rds-s3-export-lambdas-"))
+    shutil.copytree(
+        Path(rds_s3_export.__file__).resolve().parent,
+        staging / "rds_s3_export",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    return staging
 
 
 @dataclass(frozen=True)
@@ -140,9 +164,7 @@ class PipelineFunctions(Construct):
         self._config = config
         self._logs_key = logs_key
         self._storage = storage
-        self._code = lambda_.Code.from_asset(
-            str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/__pycache__/**", "**/*.pyc"]
-        )
+        self._code = lambda_.Code.from_asset(str(lambda_code_dir()), exclude=ASSET_EXCLUDE)
         environments = self._environments()
         self.functions: dict[str, lambda_.Function] = {}
         self.policies: dict[str, ScopedPolicy] = {}

@@ -22,13 +22,15 @@ from typing import Any, cast
 from aws_cdk import Aws, CfnResource
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra.common import depends_on_policies, log_group, state_machine_arn
 from infra.config import ConfigError, PipelineConfig
 from infra.functions import PipelineFunctions
 from infra.policies import ScopedPolicy, Wildcard, acknowledge
+from statemachine.definition import ALERT_TOPIC_PLACEHOLDER
 
 ASL_PATH = Path(__file__).resolve().parent.parent / "statemachine" / "export_pipeline.asl.json"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -96,10 +98,12 @@ class ExportWorkflow(Construct):
         config: PipelineConfig,
         functions: PipelineFunctions,
         logs_key: kms.IKey,
+        alert_topic_arn: str,
         definition_path: Path = ASL_PATH,
     ) -> None:
         super().__init__(scope, construct_id)
-        substitutions = functions.substitutions
+        # the functions, and the topic a successful run tells when notify_success is set
+        substitutions = {**functions.substitutions, ALERT_TOPIC_PLACEHOLDER: alert_topic_arn}
         check_definition(definition_path, substitutions, config)
 
         self.role = iam.Role(
@@ -153,8 +157,23 @@ class ExportWorkflow(Construct):
         )
         default_policy = self.role.node.find_child("DefaultPolicy")  # CDK's logging, tracing
         acknowledge(default_policy, "AwsSolutions-IAM5[Resource::*]", LOG_DELIVERY_REASON)
-        depends_on_policies(
-            cast(CfnResource, self.state_machine.node.default_child),
-            default_policy,
-            invoke.policy,
-        )
+        self.notify_success_policy: ScopedPolicy | None = None  # only with notify_success
+        self._policies: list[IConstruct] = [default_policy, invoke.policy]
+        depends_on_policies(self._cfn_state_machine, *self._policies)
+
+    @property
+    def _cfn_state_machine(self) -> CfnResource:
+        return cast(CfnResource, self.state_machine.node.default_child)
+
+    def allow_success_message(self, topic: sns.ITopic, key: kms.IKey) -> None:
+        """notify_success: the NotifySuccess state may publish to the alert topic, and use its
+        key to do so: a publisher to a topic encrypted with a customer managed key needs
+        kms:GenerateDataKey and kms:Decrypt on that key, and the key's policy (CDK's default,
+        which lets the account's IAM policies grant its use) must allow them:
+        https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html). Only then: without
+        notify_success the role may not publish at all."""
+        self.notify_success_policy = policy = ScopedPolicy(self, "NotifySuccess", self.role)
+        policy.allow(["sns:Publish"], [topic.topic_arn])
+        policy.allow(["kms:GenerateDataKey", "kms:Decrypt"], [key.key_arn])
+        self._policies.append(policy.policy)
+        depends_on_policies(self._cfn_state_machine, *self._policies)

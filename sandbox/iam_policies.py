@@ -138,6 +138,8 @@ class Names:
     partition: str = "aws"
     # a literal of the template (an imported bucket's name, key's ARN) -> the sandbox's value
     literals: Mapping[str, str] = field(default_factory=dict)
+    # the sandbox's alert topic (notify_success publishes there); empty: named by logical id
+    alert_topic_arn: str = ""
 
 
 class Resolver:
@@ -173,6 +175,10 @@ class Resolver:
                 self.refs[logical_id] = name
                 self.attrs[(logical_id, "Arn")] = (
                     f"arn:{n.partition}:scheduler:{n.region}:{n.account}:schedule-group/{name}"
+                )
+            elif kind == "AWS::SNS::Topic":  # Ref gives a topic's ARN
+                self.refs[logical_id] = n.alert_topic_arn or (
+                    f"arn:{n.partition}:sns:{n.region}:{n.account}:{logical_id}"
                 )
             elif kind == "AWS::SQS::Queue":  # the sandbox makes none: named by its logical id
                 self.attrs[(logical_id, "Arn")] = (

@@ -462,11 +462,19 @@ def _start_execution(parameters: Mapping[str, Any]) -> tuple[str, str]:
     return "states:StartExecution", parameters["StateMachineArn"]
 
 
+def _publish(parameters: Mapping[str, Any]) -> tuple[str, str]:
+    # The sns:publish integration (notify_success) needs sns:Publish on the topic:
+    # https://docs.aws.amazon.com/step-functions/latest/dg/sns-iam.html. SNS's own use of the
+    # topic's key (kms:GenerateDataKey, kms:Decrypt for the caller) is not observable here.
+    return "sns:Publish", parameters["TopicArn"]
+
+
 # (resourceType, resource) of a TaskScheduled event -> the IAM request the state machine's role
 # makes for it, read from the task's resolved parameters
 INTEGRATIONS: dict[tuple[str, str], Callable[[Mapping[str, Any]], tuple[str, str]]] = {
     ("lambda", "invoke"): _invoke_function,
     ("states", "startExecution"): _start_execution,
+    ("sns", "publish"): _publish,
 }
 
 

@@ -39,6 +39,7 @@ from rds_s3_export.steps.publish_manifest import EVENT_SOURCE
 from sandbox import faults, iam_replay, limits, loader, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
+from statemachine.definition import ALERT_TOPIC_PLACEHOLDER
 
 ROOT = Path(__file__).resolve().parent.parent
 ASL_PATH = ROOT / "statemachine" / "export_pipeline.asl.json"
@@ -167,6 +168,7 @@ class Sandbox:
         self.rds = RdsSimulation(self.clock, lambda: self.client("s3"), timing)
         self._stack = ExitStack()
         self.state_machine_arn = ""
+        self.alert_topic_arn = ""  # the alert topic (notify_success publishes there)
         self.role_arn = ""
         self.key_arn = ""
         self.function_arns: dict[str, str] = {}  # step module -> its function's ARN
@@ -268,7 +270,8 @@ class Sandbox:
         asl = ASL_PATH.read_text()
         lam = self.client("lambda")
         substitutions: dict[str, str] = {}
-        for placeholder in sorted(set(PLACEHOLDER.findall(asl))):
+        substitutions[ALERT_TOPIC_PLACEHOLDER] = self._alert_topic()
+        for placeholder in sorted(set(PLACEHOLDER.findall(asl)) - {ALERT_TOPIC_PLACEHOLDER}):
             module = module_for(placeholder)
             arn = lam.create_function(
                 FunctionName=f"{self.settings.pipeline_name}-{module.replace('_', '-')}",
@@ -302,6 +305,39 @@ class Sandbox:
             Rule="sandbox-pipeline-events", Targets=[{"Id": "queue", "Arn": queue_arn}]
         )
         self._events: list[dict[str, Any]] = []
+
+    def _alert_topic(self) -> str:
+        """The alert topic (the stack's is made by infra/alerts.py), with a queue subscribed
+        that the sandbox reads (what an e-mail subscription would receive; see
+        `alert_messages`)."""
+        sns, sqs = self.client("sns"), self.client("sqs")
+        topic_arn = str(sns.create_topic(Name=f"{self.settings.pipeline_name}-alerts")["TopicArn"])
+        self._alerts_queue = sqs.create_queue(QueueName="sandbox-alerts")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(
+            QueueUrl=self._alerts_queue, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        sns.subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "false"},
+        )
+        self.alert_topic_arn = topic_arn
+        return topic_arn
+
+    def alert_messages(self) -> list[dict[str, Any]]:
+        """Every message published to the alert topic so far (the SNS notification, with its
+        Subject and Message), oldest first."""
+        sqs, found = self.client("sqs"), list[dict[str, Any]]()
+        while True:
+            batch = sqs.receive_message(QueueUrl=self._alerts_queue, MaxNumberOfMessages=10)
+            if not batch.get("Messages"):
+                return found
+            for message in batch["Messages"]:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(
+                    QueueUrl=self._alerts_queue, ReceiptHandle=message["ReceiptHandle"]
+                )
 
     def ready_events(self) -> list[dict[str, Any]]:
         """Every event the pipeline put on the default bus so far, oldest first."""

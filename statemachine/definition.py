@@ -30,6 +30,8 @@ from rds_s3_export.steps import (
 )
 
 ASL_PATH = Path(__file__).resolve().with_name("export_pipeline.asl.json")
+# The alert topic's ARN, which the stack substitutes (infra/workflow.py) like the functions'
+ALERT_TOPIC_PLACEHOLDER = "AlertTopicArn"
 
 # The errors the handlers raise on purpose (rds_s3_export.errors.TERMINAL_ERRORS): their
 # message is the run's Cause as it stands.
@@ -444,7 +446,7 @@ def states() -> dict[str, Any]:
             "is a warning, the data is safe.",
             result_path="$.prune",
             fields=prune_snapshots.RESULT_FIELDS,
-            next_state="Summarize",
+            next_state="ShouldNotifySuccess",
             catches=[
                 {
                     "ErrorEquals": ["States.ALL"],
@@ -465,8 +467,9 @@ def states() -> dict[str, Any]:
                 "{}: {}', $.prune_error.Error, $.prune_error.Cause))",
             },
             "ResultPath": "$.prune",
-            "Next": "Summarize",
+            "Next": "ShouldNotifySuccess",
         },
+        **notify_success_states(),
         "Summarize": summarize(),
         "Succeeded": {"Type": "Succeed"},
         "ReportDryRun": report_dry_run(),
@@ -701,6 +704,96 @@ def report_nothing_to_do(status: str, *, up_to_date: bool) -> dict[str, Any]:
     }
 
 
+# The one-line success message (notify_success): the export, its tables and rows, the minutes
+# to its manifest, what was purged and pruned. States.Format takes strings, numbers, booleans
+# and null; States.ArrayLength turns the pruned snapshots' list into a number:
+# https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html
+SUCCESS_MESSAGE = (
+    "States.Format('RDS export pipeline {}: database {} exported to {} (export task {}): {} "
+    "tables, {} rows; manifest {} written {} minutes after the run started; {} objects of "
+    "older exports purged, {} old snapshots deleted.', $.config.pipeline_name, "
+    "$.config.database_id, $.export.s3_uri, $.export.export_task_id, $.manifest.tables, "
+    "$.manifest.rows, $.manifest.uri, $.manifest.minutes, $.purge.objects_deleted, "
+    "States.ArrayLength($.prune.deleted))"
+)
+# SNS Publish's Subject: at most 100 printable ASCII characters (a pipeline_name is at most 48)
+# https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
+SUCCESS_SUBJECT = "States.Format('{}: the export succeeded', $.config.pipeline_name)"
+
+
+def notify_success_states() -> dict[str, Any]:
+    """With the notify_success setting, a successful run publishes one line to the alert topic
+    (the optimised sns:publish integration:
+    https://docs.aws.amazon.com/step-functions/latest/dg/connect-sns.html). Every path sets
+    `$.notification` ({sent, message_id, warning}), which the execution output shows; a message
+    that could not be published is a warning, never the run's failure."""
+    return {
+        "ShouldNotifySuccess": {
+            "Type": "Choice",
+            "Comment": "notify_success (a stack setting, in the run's config): tell the alert "
+            "topic that the night went well.",
+            "Choices": [
+                {
+                    "Variable": "$.config.notify_success",
+                    "BooleanEquals": True,
+                    "Next": "NotifySuccess",
+                }
+            ],
+            "Default": "SuccessNotNotified",
+        },
+        "SuccessNotNotified": {
+            "Type": "Pass",
+            "Comment": "notify_success is off: only failures reach the alert topic.",
+            "Result": {"sent": False, "message_id": "", "warning": ""},
+            "ResultPath": "$.notification",
+            "Next": "Summarize",
+        },
+        "NotifySuccess": {
+            "Type": "Task",
+            "Comment": "Publish a one-line summary of the run to the alert topic. A retry may "
+            "send it twice; a failure is a warning (the export is complete and published).",
+            "Resource": "arn:aws:states:::sns:publish",
+            "Parameters": {
+                "TopicArn": f"${{{ALERT_TOPIC_PLACEHOLDER}}}",
+                "Subject.$": SUCCESS_SUBJECT,
+                "Message.$": SUCCESS_MESSAGE,
+            },
+            "ResultSelector": {"sent": True, "message_id.$": "$.MessageId", "warning": ""},
+            "ResultPath": "$.notification",
+            "Retry": [
+                {
+                    "ErrorEquals": ["States.TaskFailed"],
+                    "IntervalSeconds": 5,
+                    "MaxAttempts": 2,
+                    "BackoffRate": 2,
+                    "JitterStrategy": "FULL",
+                }
+            ],
+            "Catch": [
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "ResultPath": "$.notification",
+                    "Next": "NotifySuccessDidNotComplete",
+                }
+            ],
+            "Next": "Summarize",
+        },
+        "NotifySuccessDidNotComplete": {
+            "Type": "Pass",
+            "Comment": "The success message could not be published: a warning in the output; "
+            "the run still succeeds.",
+            "Parameters": {
+                "sent": False,
+                "message_id": "",
+                "warning.$": "States.Format('NotifySuccess did not complete: {}: {}', "
+                "$.notification.Error, $.notification.Cause)",
+            },
+            "ResultPath": "$.notification",
+            "Next": "Summarize",
+        },
+    }
+
+
 def summarize() -> dict[str, Any]:
     return {
         "Type": "Pass",
@@ -752,6 +845,7 @@ def summarize() -> dict[str, Any]:
                 "snapshot.$": "$.source.status.pending_seconds",
                 "export.$": "$.export.status.pending_seconds",
             },
+            "notification.$": "$.notification",
         },
         "Next": "Succeeded",
     }

@@ -46,6 +46,8 @@ class Config:
     trigger: str = "manual"  # one of rules.TRIGGERS
     # source backup: the stack's vault (the backup_vault setting)
     backup_vault: str | None = None
+    # the notify_success setting: a successful run publishes a summary to the alert topic
+    notify_success: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -233,6 +235,7 @@ def build_config(raw: Any, defaults: Mapping[str, Any], settings: Mapping[str, A
         snapshot_arn=snapshot_arn,
         trigger=trigger,
         backup_vault=backup_vault if source == "backup" else None,
+        notify_success=stack.get("notify_success") is True,
     )
 
 

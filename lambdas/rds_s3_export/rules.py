@@ -320,6 +320,7 @@ SETTING_KEYS: Final = frozenset(
         "databases",
         "allow_export_only_override",
         "backup_vault",
+        "notify_success",
     }
 )
 
@@ -361,6 +362,8 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "snapshot_events": False,
     "snapshot_events_manual": False,
     "backup_vault": "",
+    # A successful run publishes a one-line summary to the alert topic (off: only failures do)
+    "notify_success": False,
 }
 
 # Lambda caps a function's environment variables at 4 KB in aggregate (names and values):

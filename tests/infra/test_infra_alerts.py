@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 from aws_cdk.assertions import Capture, Match
@@ -148,3 +150,50 @@ def test_email_subscription_when_an_address_is_set(existing_stack: Any) -> None:
             "TopicArn": existing_stack.ref(existing_stack.stack.alerts.topic),
         },
     )
+
+
+# --- notify_success: a successful run's summary on the same topic --------------------------
+
+
+def test_the_state_machine_is_given_the_topic_and_by_default_may_not_publish(
+    default_stack: Any,
+) -> None:
+    # The ASL's NotifySuccess state names the topic through a substitution, in every template
+    stack = default_stack.stack
+    machine = default_stack.resource(stack.workflow.state_machine)["Properties"]
+    assert machine["DefinitionSubstitutions"]["AlertTopicArn"] == default_stack.ref(
+        stack.alerts.topic
+    )
+    # but without notify_success no identity policy allows sns:Publish, nor the topic key's use
+    assert default_stack.statements_with("sns:Publish") == []
+    assert stack.workflow.notify_success_policy is None
+    settings = default_stack.function("validate_input")["Properties"]["Environment"]["Variables"]
+    assert "notify_success" not in json.loads(settings["PIPELINE_SETTINGS"])
+
+
+def test_notify_success_lets_the_state_machine_publish_to_the_alert_topic_only(
+    synth: Callable[..., Any],
+) -> None:
+    notify = synth(notify_success="true")  # as `-c notify_success=true` gives it
+    stack = notify.stack
+    policy = stack.workflow.notify_success_policy
+    assert policy is not None
+    assert notify.statements(policy.policy) == [
+        {"Action": "sns:Publish", "Effect": "Allow", "Resource": notify.ref(stack.alerts.topic)},
+        {
+            # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Effect": "Allow",
+            "Resource": notify.arn_of(stack.alerts.key),
+        },
+    ]
+    assert notify.resource(policy.policy)["Properties"]["Roles"] == [
+        notify.ref(stack.workflow.role)
+    ]
+    # the state machine waits for the permission, and the run's config carries the setting
+    machine = notify.resource(stack.workflow.state_machine)
+    assert notify.logical_id(policy.policy) in machine["DependsOn"]
+    settings = notify.function("validate_input")["Properties"]["Environment"]["Variables"]
+    assert json.loads(settings["PIPELINE_SETTINGS"])["notify_success"] is True
+    # cdk-nag stays clean
+    assert notify.synth_error is None, notify.synth_error

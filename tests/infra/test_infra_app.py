@@ -76,3 +76,25 @@ def test_app_writes_the_template_offline(tmp_path: Path, monkeypatch: pytest.Mon
     assert "AWS::StepFunctions::StateMachine" in {r["Type"] for r in template["Resources"].values()}
     report = json.loads((tmp_path / "validation-report.json").read_text())
     assert report["pluginReports"][0]["conclusion"] == "success"
+
+
+def test_the_construct_leaves_the_logical_ids_of_deployed_stacks_as_they_were(
+    default_stack: Any,
+) -> None:
+    # Given the app's stack, which holds the pipeline under the construct id "Default"
+    # Then its resources keep the logical IDs they had when they sat in the stack itself (these
+    # are the IDs of the stack before the construct existed): CloudFormation would replace a
+    # resource whose logical ID changed, and a replaced bucket is a new, empty one.
+    # https://docs.aws.amazon.com/cdk/v2/guide/identifiers.html#identifiers_logical_ids
+    before = {
+        "StorageExportBucket4C8E1688": "AWS::S3::Bucket",
+        "StorageAccessLogBucket76E80A12": "AWS::S3::Bucket",
+        "StorageExportKeyD733F5CA": "AWS::KMS::Key",
+        "LogsKeyA6AB43B2": "AWS::KMS::Key",
+        "AlertsTopicKey4FD54A73": "AWS::KMS::Key",
+        "AlertsTopicCF7C81C9": "AWS::SNS::Topic",
+        "WorkflowStateMachine8F1B1C15": "AWS::StepFunctions::StateMachine",
+    }
+    resources = default_stack.resources
+    assert {key: resources[key]["Type"] for key in before if key in resources} == before
+    assert not [key for key in resources if key.startswith("Default")]

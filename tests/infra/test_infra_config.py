@@ -176,10 +176,13 @@ def test_single_database_defaults_and_settings() -> None:
 
 def test_the_stack_sets_exactly_the_settings_the_validate_function_reads() -> None:
     # PIPELINE_SETTINGS is produced here and read by lambdas/rds_s3_export/inputs.py
-    assert set(load_config(context()).pipeline_settings()) == SETTING_KEYS - {"backup_vault"}
-    # backup_vault only when it is set: without it, the functions' environment is unchanged
-    with_vault = load_config(context(backup_vault="nightly")).pipeline_settings()
-    assert set(with_vault) == SETTING_KEYS
+    only_when_set = {"backup_vault", "notify_success"}
+    assert set(load_config(context()).pipeline_settings()) == SETTING_KEYS - only_when_set
+    # backup_vault and notify_success only when set: without them, the functions' environment
+    # is unchanged
+    with_both = load_config(context(backup_vault="nightly", notify_success="true"))
+    assert set(with_both.pipeline_settings()) == SETTING_KEYS
+    assert with_both.pipeline_settings()["notify_success"] is True
 
 
 def test_several_databases_have_no_default_database() -> None:

@@ -20,11 +20,13 @@ def test_placeholders_of_the_asl_file_equal_the_substitutions(default_stack: Any
     # Given the ASL file as it is in the repository
     placeholders = set(PLACEHOLDER.findall(ASL_PATH.read_text()))
 
-    # Then the stack substitutes exactly those placeholders, each with a function ARN
+    # Then the stack substitutes exactly those placeholders: each function's ARN, and the
+    # alert topic's (NotifySuccess publishes there)
     substitutions = default_stack.resource(default_stack.stack.workflow.state_machine)[
         "Properties"
     ]["DefinitionSubstitutions"]
     assert set(substitutions) == placeholders
+    assert substitutions.pop("AlertTopicArn") == default_stack.ref(default_stack.stack.alerts.topic)
     functions = default_stack.stack.functions.functions
     assert sorted(substitutions.values(), key=str) == sorted(
         (default_stack.arn_of(f) for f in functions.values()), key=str

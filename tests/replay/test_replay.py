@@ -107,6 +107,11 @@ ACKNOWLEDGED_UNUSED_IN: dict[tuple[str, str, str], str] = {
     ("events", STATE_MACHINE, "states:StartExecution"): "The same statement as in every "
     "configuration; the instance, cluster and imported configurations replay a purge that "
     "continues in a new execution, and the event triggers do not change how a purge continues.",
+    ("imported", STATE_MACHINE, "kms:GenerateDataKey"): "notify_success: SNS uses the alert "
+    "topic's key for the publisher when it stores the message "
+    "(https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html); SNS's own KMS calls "
+    "are not observable in the sandbox, which records the sns:Publish itself.",
+    ("imported", STATE_MACHINE, "kms:Decrypt"): "As kms:GenerateDataKey.",
 }
 
 # --- configurations and their scenarios ------------------------------------------------------
@@ -148,6 +153,8 @@ IMPORTED = {
     "kms_key_arn": IMPORTED_KEY_ARN,
     "snowflake_iam_user_arn": SNOWFLAKE_USER,
     "snowflake_external_id": SNOWFLAKE_EXTERNAL_ID,
+    # a successful run publishes its summary to the alert topic (sns:Publish of the role)
+    "notify_success": "true",
 }
 # event triggers on, the schedule a catch-up (latest-automated), AWS Backup as a source
 EVENTS = {"snapshot_events": "true", "backup_vault": "nightly", "source": "latest-automated"}
@@ -471,6 +478,7 @@ def _replay(name: str, tmp: Path, only: tuple[str, ...] = ()) -> Replay:
                 sb.state_machine_arn,
                 # an imported key is named by its configured ARN: the sandbox's key stands in
                 literals={config.kms_key_arn: sb.key_arn} if config.kms_key_arn else {},
+                alert_topic_arn=sb.alert_topic_arn,
             )
             replay.outcomes[scenario] = outcome
     return replay
@@ -576,6 +584,15 @@ def test_replay_every_pipeline_request_is_allowed_and_every_grant_used(
     ]
     assert starts, "the continuation's StartExecution was not recorded"
     assert {r.resource for r in starts} == {continued.names["continued purge"].state_machine_arn}
+    # notify_success: the state machine's role published each successful run's summary
+    imported = replays("imported")
+    published = [
+        r
+        for r in imported.requests["happy path"]
+        if (r.principal, r.action) == (STATE_MACHINE, "sns:Publish")
+    ]
+    assert len(published) == imported.outcomes["happy path"].statuses.count("SUCCEEDED") > 0
+    assert {r.resource for r in published} == {imported.names["happy path"].alert_topic_arn}
     # and every role that acted was assumed by its service (trust policies evaluated)
     counts = {
         name: sum(
@@ -912,10 +929,19 @@ def test_replay_maps_the_state_machines_own_integrations() -> None:
                 "parameters": json.dumps({"StateMachineArn": "arn:aws:states:r:1:stateMachine:p"}),
             },
         },
+        {
+            "type": "TaskScheduled",
+            "taskScheduledEventDetails": {
+                "resourceType": "sns",
+                "resource": "publish",
+                "parameters": json.dumps({"TopicArn": "arn:aws:sns:r:1:alerts", "Message": "m"}),
+            },
+        },
     ]
     assert [(r.action, r.resource) for r in iam_replay.state_machine_requests(history)] == [
         ("lambda:InvokeFunction", "arn:aws:lambda:r:1:function:f"),
         ("states:StartExecution", "arn:aws:states:r:1:stateMachine:p"),
+        ("sns:Publish", "arn:aws:sns:r:1:alerts"),
     ]
     unknown = [
         {

@@ -98,9 +98,10 @@ def test_placeholder_names_map_to_handler_modules(placeholder: str, module: str)
 
 def test_the_sandbox_sets_exactly_the_settings_the_validate_function_reads() -> None:
     env = Settings().environment("role-arn", "key-arn")
-    # backup_vault is there only when it is set (unchanged environment without it)
-    assert set(json.loads(env["PIPELINE_SETTINGS"])) == SETTING_KEYS - {"backup_vault"}
-    env = Settings(backup_vault="nightly").environment("role-arn", "key-arn")
+    # backup_vault and notify_success are there only when set (unchanged environment without)
+    only_when_set = {"backup_vault", "notify_success"}
+    assert set(json.loads(env["PIPELINE_SETTINGS"])) == SETTING_KEYS - only_when_set
+    env = Settings(backup_vault="nightly", notify_success=True).environment("role-arn", "key-arn")
     assert set(json.loads(env["PIPELINE_SETTINGS"])) == SETTING_KEYS
 
 

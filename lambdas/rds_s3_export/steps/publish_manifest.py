@@ -249,6 +249,13 @@ def _send(detail: dict[str, Any]) -> tuple[str, str | None]:
     )
 
 
+def _minutes_since_start(event: dict[str, Any]) -> int:
+    """Whole minutes from the run's start (its plan's started_at, the execution's StartTime) to
+    now, when its manifest is written: the success message says it (0 without a plan)."""
+    started = (event.get("plan") or {}).get("started_at")
+    return clock.seconds_between(started, clock.now()) // 60 if isinstance(started, str) else 0
+
+
 def publish(event: dict[str, Any]) -> dict[str, Any]:
     if event["config"].get("dry_run"):  # never reached from the state machine; a guard
         raise PublishFailed("a dry run publishes nothing")
@@ -276,6 +283,8 @@ def publish(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "uri": uri,
         "tables": len(manifest["tables"]),
+        "rows": sum(int(table["row_count"]) for table in manifest["tables"]),
+        "minutes": _minutes_since_start(event),
         "bytes": len(body),
         "event_id": event_id,  # "" when PutEvents refused it (see warnings)
         "warnings": warnings,
@@ -286,6 +295,8 @@ def publish(event: dict[str, Any]) -> dict[str, Any]:
 RESULT_FIELDS = (
     "uri",
     "tables",
+    "rows",  # the rows of every table, read from the Parquet footers
+    "minutes",
     "bytes",
     "event_id",
     "warnings",  # a publish that half-succeeded: the manifest is written, and what was not
