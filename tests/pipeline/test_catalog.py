@@ -36,17 +36,18 @@ def _columns(table: dict[str, Any]) -> list[tuple[str, str]]:
 def _with_new_column() -> FixtureDatabase:
     """The sample, with a column added to customers (night 2)."""
     source = sample_database()
-    tables = []
-    for table in source.tables:
-        if table.name == "customers":
-            column = FixtureColumn("Loyalty Tier", "TEXT", "text")
-            table = dataclasses.replace(
-                table,
-                columns=(*table.columns, column),
-                rows=tuple((*row, "gold") for row in table.rows),
-            )
-        tables.append(table)
-    return dataclasses.replace(source, tables=tuple(tables))
+    column = FixtureColumn("Loyalty Tier", "TEXT", "text")
+    tables = tuple(
+        dataclasses.replace(
+            table,
+            columns=(*table.columns, column),
+            rows=tuple((*row, "gold") for row in table.rows),
+        )
+        if table.name == "customers"
+        else table
+        for table in source.tables
+    )
+    return dataclasses.replace(source, tables=tables)
 
 
 def _without(name: str, source: FixtureDatabase) -> FixtureDatabase:

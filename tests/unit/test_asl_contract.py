@@ -31,7 +31,11 @@ def test_every_task_catches_the_design_errors_by_name() -> None:
     # Steps before the export is safe catch each named error into the explained Fail; the
     # best-effort steps (prune, discard, catalog) catch everything into a warning instead
     for name, state in STATES.items():
-        if state["Type"] != "Task" or name in {"PruneSnapshots", "DiscardFailedExport", "UpdateCatalog"}:
+        if state["Type"] != "Task" or name in {
+            "PruneSnapshots",
+            "DiscardFailedExport",
+            "UpdateCatalog",
+        }:
             continue
         if state["Resource"] != LAMBDA_INVOKE:  # ContinuePurgeInNewExecution: no handler errors
             assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
