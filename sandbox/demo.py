@@ -275,6 +275,10 @@ def run(sb: Sandbox, title: str, execution_input: dict[str, Any], name: str) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--glue" in (argv or sys.argv[1:]):  # the Glue catalog's nights (sandbox/demo_glue.py)
+        from sandbox import demo_glue  # noqa: PLC0415  (it imports this module)
+
+        return demo_glue.main()
     database = fixture_db.MYSQL if "--mysql" in (argv or sys.argv[1:]) else DEMO_DATABASE
     t0 = time.monotonic()
     print("rds-s3-export local demo: the real ASL file and handlers on moto (no AWS account)")
