@@ -123,11 +123,17 @@ def update(event: dict[str, Any]) -> dict[str, Any]:
                 )
                 result["created"].append(name)
             elif catalog.owned(current, pipeline, prefix):
+                # SkipArchive: no archived version per night. Glue keeps table versions
+                # against a quota per table and per account
+                # (https://docs.aws.amazon.com/general/latest/gr/glue.html), which a nightly
+                # update of every table would use up; the export's own history is the record
+                # (https://docs.aws.amazon.com/glue/latest/webapi/API_UpdateTable.html).
                 _call(
                     f"glue:UpdateTable {database}.{name}",
                     glue.update_table,
                     DatabaseName=database,
                     TableInput=table,
+                    SkipArchive=True,
                 )
                 result["updated"].append(name)
             else:
