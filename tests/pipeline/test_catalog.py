@@ -13,6 +13,7 @@ from rds_s3_export import catalog
 from sandbox.export_files import sample_database
 from sandbox.fixture_db import FixtureColumn, FixtureDatabase
 from sandbox.runtime import RunResult, Sandbox, Settings
+from tests.helpers import seed_objects
 
 PREFIX = "exports/mydb"
 DATABASE = "shop_exports"
@@ -154,13 +155,24 @@ def test_a_catalog_failure_is_a_warning_and_keeps_the_previous_export(sandbox: S
 
 
 def test_an_unreadable_catalog_keeps_every_old_export(sandbox: Sandbox) -> None:
-    first = _ok(sandbox.run({}))["export"]["task_id"]
-    sandbox.faults.api("glue", "GetTables", "AccessDeniedException", times=None)
+    # an old export folder that no manifest names (the purge would delete it on any night)
+    old = "oldexport"
+    seed_objects(
+        sandbox.settings.bucket,
+        [f"{PREFIX}/{old}/export_info_{old}.json", f"{PREFIX}/{old}/shop/public.t/1/part.parquet"],
+    )
+    # the purge cannot read the catalog: any old folder may be one a table points at
+    sandbox.faults.api(
+        "glue", "GetTables", "AccessDeniedException", times=None, module="purge_prefix"
+    )
     out = _ok(sandbox.run({}))
-    second = out["export"]["task_id"]
-    assert out["catalog"]["previous_export_may_go"] is False
-    assert any("glue:GetTables" in w for w in out["purge"]["warnings"] + out["catalog"]["warnings"])
-    assert sandbox.export_folders(PREFIX) == sorted([first, second])
+    assert old in sandbox.export_folders(PREFIX)
+    assert any("glue:GetTables" in w and "AccessDenied" in w for w in out["purge"]["warnings"])
+    assert out["catalog"]["status"] == "updated"  # UpdateCatalog itself could read it
+    # readable again, the catalog names no table in that folder: it goes
+    sandbox.faults.clear()
+    out = _ok(sandbox.run({}))
+    assert sandbox.export_folders(PREFIX) == [out["export"]["task_id"]]
 
 
 def test_without_glue_database_the_step_does_nothing() -> None:
