@@ -141,6 +141,8 @@ class PipelineConfig:
     backup_vault: str | None = None
     # a successful run publishes a one-line summary to the alert topic
     notify_success: bool = False
+    # The Glue database of the catalog (rds_s3_export.catalog): None, no catalog
+    glue_database: str | None = None
 
     @property
     def snowflake_role_name(self) -> str:
@@ -204,10 +206,19 @@ class PipelineConfig:
             },
             # reads <prefix>/_manifest.json: is the run's snapshot already exported?
             "create_snapshot": {"EXPORT_BUCKET": bucket},
-            "purge_prefix": {"EXPORT_BUCKET": bucket},
+            # with a catalog, the purge keeps every folder its tables still point at
+            "purge_prefix": {"EXPORT_BUCKET": bucket, **self._catalog_environment()},
             "discard_failed_export": {"EXPORT_BUCKET": bucket},
             "publish_manifest": {"EXPORT_BUCKET": bucket, "EXPORT_KMS_KEY_ARN": key_arn},
+            # the catalog: without glue_database the step answers "not-configured" at once
+            "update_catalog": {"EXPORT_BUCKET": bucket, **self._catalog_environment()},
         }
+
+    def _catalog_environment(self) -> dict[str, str]:
+        """GLUE_DATABASE (and the pipeline's name, which marks its tables), only when set."""
+        if not self.glue_database:
+            return {}
+        return {"GLUE_DATABASE": self.glue_database, "PIPELINE_NAME": self.pipeline_name}
 
     def schedule_input(self, database: Database) -> dict[str, Any]:
         """The input a schedule starts an execution with."""
@@ -517,6 +528,7 @@ def load_config(context: Mapping[str, Any]) -> PipelineConfig:
         ),
         **_event_triggers(raw),
         notify_success=_boolean("notify_success", raw["notify_success"]),
+        glue_database=_glue_database(raw["glue_database"]),
     )
     if not config.backup_vault:
         for database in config.databases:
@@ -546,6 +558,13 @@ def _event_triggers(raw: Mapping[str, Any]) -> dict[str, Any]:
         "an AWS Backup vault name (2 to 50 letters, digits, hyphens or underscores)",
     )
     return {"snapshot_events": events, "snapshot_events_manual": manual, "backup_vault": vault}
+
+
+def _glue_database(value: Any) -> str | None:
+    """glue_database: "" (or null) for no catalog, else a name rules.glue_database accepts."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _rule("glue_database", lambda: rules.glue_database(value))
 
 
 def _check_fits_lambda_environment(config: PipelineConfig) -> None:

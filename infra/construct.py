@@ -119,6 +119,8 @@ class PipelineProps:
     """An AWS Backup vault whose completed jobs start a run (and the `backup` source reads)."""
     notify_success: bool = False
     """A successful run publishes a one-line summary to the alert topic (off: failures only)."""
+    glue_database: str = ""
+    """A Glue database kept with one table per exported table, at the newest export (Athena)."""
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> PipelineProps:

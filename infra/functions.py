@@ -26,6 +26,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 import rds_s3_export
+from infra.catalog import catalog_database, glue_resources
 from infra.common import (
     any_snapshot,
     automated_snapshots,
@@ -140,6 +141,13 @@ STEPS: tuple[Step, ...] = (
         Duration.minutes(5),
     ),
     Step(
+        "update_catalog",
+        "UpdateCatalog",
+        "Point the pipeline's Glue tables at the new export (with glue_database set)",
+        # one GetTables listing, then one Glue call per exported table
+        Duration.minutes(2),
+    ),
+    Step(
         "prune_snapshots",
         "PruneSnapshots",
         "Delete the pipeline's own manual snapshots beyond keep_snapshots",
@@ -181,6 +189,11 @@ class PipelineFunctions(Construct):
         self._allow_publish_manifest(self.policies["publish_manifest"])
         self._allow_discard_failed_export(self.policies["discard_failed_export"])
         self._allow_prune_snapshots(self.policies["prune_snapshots"])
+        self._allow_update_catalog(self.policies["update_catalog"])
+        # the catalog's database, only with -c glue_database (infra/catalog.py)
+        self.catalog_database = (
+            catalog_database(self, "CatalogDatabase", config) if config.glue_database else None
+        )
 
     def role(self, module: str) -> iam.IRole:
         role = self.functions[module].role
@@ -374,6 +387,8 @@ class PipelineFunctions(Construct):
         self._never_delete_the_manifest(policy)
         policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])  # metadata, manifest: SSE-KMS
         self._describe_export_tasks(policy)  # never delete a folder RDS is still writing
+        if self._config.glue_database:  # keep every folder a catalog table still points at
+            policy.allow(["glue:GetTables"], glue_resources(self, self._config.glue_database))
 
     def _never_delete_the_manifest(self, policy: ScopedPolicy) -> None:
         """The functions that delete under a prefix never delete its manifest: the code does
@@ -441,3 +456,21 @@ class PipelineFunctions(Construct):
                     },
                 )
         self._describe_export_tasks(policy)  # never delete a snapshot still being exported
+
+    def _allow_update_catalog(self, policy: ScopedPolicy) -> None:
+        """Only with glue_database: without it the function makes no AWS call."""
+        if not self._config.glue_database:
+            return
+        policy.allow(
+            ["glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable"],
+            glue_resources(self, self._config.glue_database),
+        )
+        # the manifest the tables are made from (SSE-KMS under the export key)
+        policy.allow(
+            ["s3:GetObject"],
+            [
+                self._storage.bucket.arn_for_objects(manifest_key(p))
+                for p in self._config.s3_prefixes
+            ],
+        )
+        policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])

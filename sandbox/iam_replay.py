@@ -325,6 +325,30 @@ def _backup_list_recovery_points(p: Mapping[str, Any], env: Env) -> list[Access]
     return [("backup:ListRecoveryPointsByBackupVault", vault + p["BackupVaultName"], {})]
 
 
+# --- Glue Data Catalog -------------------------------------------------------------------------
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsglue.html and
+# https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html: a table call is
+# authorized against the catalog, the database and the table (GetTables: every table of the
+# database, `table/<database>/*`), each one an IAM request of its own.
+def _glue_table(action: str, name_param: str | None) -> Mapper:
+    def mapper(p: Mapping[str, Any], env: Env) -> list[Access]:
+        base = f"arn:{env.partition}:glue:{env.region}:{env.account}"
+        database = p["DatabaseName"]
+        if name_param is None:
+            table = "*"
+        elif name_param == "TableInput":
+            table = p["TableInput"]["Name"]
+        else:
+            table = p[name_param]
+        return [
+            (action, f"{base}:catalog", {}),
+            (action, f"{base}:database/{database}", {}),
+            (action, f"{base}:table/{database}/{table}", {}),
+        ]
+
+    return mapper
+
+
 def _no_authorization(p: Mapping[str, Any], env: Env) -> list[Access]:
     return []
 
@@ -378,6 +402,10 @@ OPERATIONS: dict[tuple[str, str], Mapper] = {
     ("kms", "GenerateDataKey"): _kms("kms:GenerateDataKey"),
     ("events", "PutEvents"): _put_events,
     ("backup", "ListRecoveryPointsByBackupVault"): _backup_list_recovery_points,
+    ("glue", "GetTables"): _glue_table("glue:GetTables", None),
+    ("glue", "CreateTable"): _glue_table("glue:CreateTable", "TableInput"),
+    ("glue", "UpdateTable"): _glue_table("glue:UpdateTable", "TableInput"),
+    ("glue", "DeleteTable"): _glue_table("glue:DeleteTable", "Name"),
     # https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
     # "No permissions are required to perform this operation."
     ("sts", "GetCallerIdentity"): _no_authorization,

@@ -81,6 +81,10 @@ def module_for(placeholder: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", stem).lower()
 
 
+# The functions' environment variables that only some configurations set (infra/config.py)
+OPTIONAL_ENV = ("GLUE_DATABASE", "PIPELINE_NAME")
+
+
 class Settings:
     """The stack's configuration for the sandbox: CDK context overrides on top of the defaults
     (rds_s3_export.rules.DEFAULTS), validated and turned into each function's environment by
@@ -116,8 +120,10 @@ class Settings:
         return environments
 
     def environment(self, role_arn: str, key_arn: str) -> dict[str, str]:
-        """The union of every function's environment: the handlers run in this process."""
-        merged: dict[str, str] = {}
+        """The union of every function's environment: the handlers run in this process.
+        The optional keys are always set ("" when not configured), so that a reconfiguration,
+        or the next sandbox in the same process, does not inherit them."""
+        merged: dict[str, str] = dict.fromkeys(OPTIONAL_ENV, "")
         for environment in self.environments(role_arn, key_arn).values():
             merged.update(environment)
         return merged
@@ -186,7 +192,7 @@ class Sandbox:
 
     def _start(self) -> None:
         loader.install()  # the service models are decoded once per process, not per sandbox
-        self._stack.enter_context(_environment({**FAKE_ENV}))
+        self._stack.enter_context(_environment({**FAKE_ENV, **dict.fromkeys(OPTIONAL_ENV, "")}))
         for noisy in ("moto", "botocore", "rds_s3_export"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
         faults.install(self.faults)
@@ -264,6 +270,10 @@ class Sandbox:
             "KeyMetadata"
         ]["Arn"]
         self.client("s3").create_bucket(Bucket=self.settings.bucket)
+        if self.settings.config.glue_database:  # the stack's AWS::Glue::Database
+            self.client("glue").create_database(
+                DatabaseInput={"Name": self.settings.config.glue_database}
+            )
         self._capture_events()
         os.environ.update(self.settings.environment(self.role_arn, self.key_arn))
 
@@ -516,6 +526,14 @@ class Sandbox:
             for obj in page.get("Contents", []):
                 out[obj["Key"]] = obj["ETag"]
         return out
+
+    def catalog(self) -> dict[str, dict[str, Any]]:
+        """The Glue tables of the configured glue_database, by name (empty without one)."""
+        database = self.settings.config.glue_database
+        if not database:
+            return {}
+        pages = self.client("glue").get_paginator("get_tables").paginate(DatabaseName=database)
+        return {t["Name"]: t for page in pages for t in page.get("TableList", [])}
 
     def export_folders(self, prefix: str) -> list[str]:
         """The first-level folders under `<prefix>/`."""

@@ -104,6 +104,7 @@ FUNCTION_TIMEOUT_SECONDS: Mapping[str, int] = {
     "purge_prefix": 300,
     "discard_failed_export": 60,
     "publish_manifest": 300,
+    "update_catalog": 120,
     "prune_snapshots": 60,
 }
 DEFAULT_TIMEOUT_SECONDS = 60

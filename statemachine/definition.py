@@ -26,6 +26,7 @@ from rds_s3_export.steps import (
     publish_manifest,
     purge_prefix,
     start_export,
+    update_catalog,
     validate_input,
 )
 
@@ -412,18 +413,63 @@ def states() -> dict[str, Any]:
             result_path="$.manifest",
             fields=publish_manifest.RESULT_FIELDS,
             retry=[RETRY_KILLED],
-            next_state="IsPreviousExportPurged",
+            next_state="UpdateCatalog",
         ),
+        "UpdateCatalog": task(
+            "UpdateCatalog",
+            "UpdateCatalog",
+            comment="With -c glue_database: create, update or delete the pipeline's Glue tables "
+            "so that each points at its folder in the new export (at once 'not-configured' "
+            "without it). A failure is a warning, and the previous export is then kept.",
+            payload={"config.$": "$.config", "export.$": "$.export", **CORRELATION},
+            result_path="$.catalog",
+            fields=update_catalog.RESULT_FIELDS,
+            next_state="IsPreviousExportPurged",
+            retry=[RETRY_KILLED],
+            catches=[
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "ResultPath": "$.catalog_error",
+                    "Next": "UpdateCatalogDidNotComplete",
+                }
+            ],
+        ),
+        "UpdateCatalogDidNotComplete": {
+            "Type": "Pass",
+            "Comment": "The export is published: the catalog is best effort, so report and "
+            "succeed; but a table may still point at the previous export, so it is kept.",
+            "Parameters": {
+                "status": "failed",
+                "database": "",
+                "created": [],
+                "updated": [],
+                "deleted": [],
+                "left_out": [],
+                "previous_export_may_go": False,
+                "elapsed_seconds": 0,
+                "warnings.$": "States.Array(States.Format('UpdateCatalog did not complete: "
+                "{}: {}; the previous export is kept this run', $.catalog_error.Error, "
+                "$.catalog_error.Cause))",
+            },
+            "ResultPath": "$.catalog",
+            "Next": "IsPreviousExportPurged",
+        },
         "IsPreviousExportPurged": {
             "Type": "Choice",
             "Comment": "The purge held back the folder the old manifest named; now that the "
-            "manifest names the new export, it may go.",
+            "manifest names the new export, and the catalog (if any) no longer points at it, "
+            "it may go.",
             "Choices": [
+                {
+                    "Variable": "$.catalog.previous_export_may_go",
+                    "BooleanEquals": False,
+                    "Next": "PruneSnapshots",
+                },
                 {
                     "Variable": "$.purge.phase",
                     "StringEquals": "previous-export",
                     "Next": "PurgePreviousExport",
-                }
+                },
             ],
             "Default": "PruneSnapshots",
         },
@@ -829,6 +875,7 @@ def summarize() -> dict[str, Any]:
                 "warnings.$": "$.purge.warnings",
             },
             "manifest.$": "$.manifest",
+            "catalog.$": "$.catalog",
             "snapshots_pruned.$": "$.prune.deleted",
             "snapshots_kept.$": "$.prune.kept",
             "prune_warnings.$": "$.prune.warnings",

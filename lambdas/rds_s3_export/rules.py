@@ -364,7 +364,32 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "backup_vault": "",
     # A successful run publishes a one-line summary to the alert topic (off: only failures do)
     "notify_success": False,
+    # The Glue database the pipeline keeps one table per exported table in (Athena), pointing
+    # at the newest export; "" (the default): no catalog (rds_s3_export.catalog)
+    "glue_database": "",
 }
+
+# A Glue database name: 1 to 255 characters of the single-line string pattern
+# (https://docs.aws.amazon.com/glue/latest/webapi/API_DatabaseInput.html); Athena wants it in
+# lower case and reads only lower-case letters, digits and `_` without quoting
+# (https://docs.aws.amazon.com/athena/latest/ug/tables-databases-columns-names.html). The
+# stack takes only that: it is also part of the database's IAM ARN.
+GLUE_NAME_MAX: Final = 255
+_GLUE_DATABASE: Final = re.compile(r"^[a-z0-9_]{1,255}$")
+
+
+def glue_database(value: Any) -> str:
+    """A Glue database name the pipeline may create: lower-case letters, digits and `_`."""
+    if not isinstance(value, str):
+        raise RuleError(f"must be a string, got {_type_name(value)}: {value!r}")
+    text = value.strip()
+    if not _GLUE_DATABASE.fullmatch(text):
+        raise RuleError(
+            f"{text!r} is not a Glue database name Athena reads as it is: 1 to {GLUE_NAME_MAX} "
+            "lower-case letters, digits or underscores"
+        )
+    return text
+
 
 # Lambda caps a function's environment variables at 4 KB in aggregate (names and values):
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html

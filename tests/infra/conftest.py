@@ -65,8 +65,10 @@ SNOWFLAKE = {  # the values DESC INTEGRATION shows
     "snowflake_iam_user_arn": "arn:aws:iam::123456789001:user/abc1-b-self1234",
     "snowflake_external_id": "MYACCOUNT_SFCRole=2_a123456/s0aBCDEfGHIJklmNoPq=",
 }
+GLUE = {"glue_database": "shop_exports"}  # the Glue catalog (issue 20)
 CONFIGURATIONS = {
     "default": {},
+    "glue": GLUE,
     "cluster": CLUSTER,
     "databases": DATABASES,
     "existing": EXISTING,

@@ -24,6 +24,7 @@ ENVIRONMENT = {  # docs/contracts.md, "Environment variables"
     "purge_prefix": {"EXPORT_BUCKET"},
     "publish_manifest": {"EXPORT_BUCKET", "EXPORT_KMS_KEY_ARN"},
     "discard_failed_export": {"EXPORT_BUCKET"},
+    "update_catalog": {"EXPORT_BUCKET"},  # GLUE_DATABASE, PIPELINE_NAME only with glue_database
     "prune_snapshots": set(),
 }
 
@@ -41,7 +42,7 @@ def newest_python() -> str:
 
 def test_one_function_per_contract_module(default_stack: Any) -> None:
     # Given the module table of docs/contracts.md
-    assert len(CONTRACT_MODULES) == 8
+    assert len(CONTRACT_MODULES) == 9
 
     # Then the stack has exactly one function per module, with its handler
     assert sorted(default_stack.stack.functions.functions) == sorted(CONTRACT_MODULES)
@@ -96,6 +97,7 @@ def test_timeouts_fit_each_job(default_stack: Any) -> None:
     }
     assert timeouts.pop("purge_prefix") == 300  # deletes page after page within its budget
     assert timeouts.pop("publish_manifest") == 300  # lists the whole export folder
+    assert timeouts.pop("update_catalog") == 120  # one Glue call per exported table
     assert all(30 <= seconds <= 60 for seconds in timeouts.values()), timeouts
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import EXISTING, EXISTING_KEY_ARN, REPO, SNOWFLAKE
+from tests.infra.conftest import EXISTING, EXISTING_KEY_ARN, GLUE, REPO, SNOWFLAKE
 
 
 def test_cluster_scopes_iam_to_cluster_arns(cluster_stack: Any, as_list: Any) -> None:
@@ -170,7 +170,7 @@ def test_deploy_md_lists_every_role_an_imported_key_must_allow(
     synth: Callable[..., Any],
 ) -> None:
     # Given a stack with an imported key and the Snowflake role
-    stack = synth(**EXISTING, **SNOWFLAKE)
+    stack = synth(**EXISTING, **SNOWFLAKE, **GLUE)  # the catalog's function reads the manifest
     assert stack.synth_error is None, stack.synth_error
     label = {stack.logical_id(stack.stack.storage.export_role): "export role"}
     for module in stack.stack.functions.functions:

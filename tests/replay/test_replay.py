@@ -12,6 +12,7 @@ does not excuse. `pytest -k replay` runs exactly these tests.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -27,7 +28,7 @@ from infra.application import create_app, read_context_file
 from infra.config import PipelineConfig
 from rds_s3_export.steps import purge_prefix
 from sandbox import events as sb_events
-from sandbox import iam_policies, iam_replay
+from sandbox import export_files, iam_policies, iam_replay
 from sandbox.backup_sim import BackupSimulation
 from sandbox.iam_policies import SNOWFLAKE_ROLE, Policies
 from sandbox.iam_replay import EXPORT_ROLE, SCHEDULER, STATE_MACHINE, Request
@@ -112,6 +113,9 @@ ACKNOWLEDGED_UNUSED_IN: dict[tuple[str, str, str], str] = {
     "(https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html); SNS's own KMS calls "
     "are not observable in the sandbox, which records the sns:Publish itself.",
     ("imported", STATE_MACHINE, "kms:Decrypt"): "As kms:GenerateDataKey.",
+    ("glue", STATE_MACHINE, "states:StartExecution"): "The same statement as in every "
+    "configuration; a catalog changes nothing in how a purge continues (the continued "
+    "execution's purge reads the catalog again, with the same grant as the first).",
 }
 
 # --- configurations and their scenarios ------------------------------------------------------
@@ -158,12 +162,15 @@ IMPORTED = {
 }
 # event triggers on, the schedule a catch-up (latest-automated), AWS Backup as a source
 EVENTS = {"snapshot_events": "true", "backup_vault": "nightly", "source": "latest-automated"}
+# the Glue catalog of issue 20: tables created, updated and deleted after each export
+GLUE = {"glue_database": "shop_exports"}
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "instance": {},
     "cluster": CLUSTER,
     "many": MANY,
     "imported": IMPORTED,
     "events": EVENTS,
+    "glue": GLUE,
 }
 
 
@@ -339,6 +346,16 @@ def backup_job(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
         _wait_all(sb, outcome, [sb.start({"source": "backup", "recovery_point_arn": point.arn})])
 
 
+def catalog_nights(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
+    """Night 1 creates a table per exported table; night 2, with one table gone from the
+    export, updates the others and deletes its table; every run's purge reads the catalog."""
+    _run(sb, outcome)
+    source = export_files.sample_database()
+    sb.rds.database = dataclasses.replace(source, tables=source.tables[:-1])
+    _run(sb, outcome)
+    sb.rds.database = None
+
+
 def new_snapshots(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> None:
     _run(sb, outcome, {"source": "new-snapshot", "keep_snapshots": 0})
     sb.rds.next_export(ExportOutcome(status="FAILED", failure_cause="simulated"))
@@ -374,6 +391,12 @@ SCENARIOS: dict[str, dict[str, Scenario]] = {
         "retention": retention,
         "continued purge": continued_purge,
         "snowflake reads": snowflake_reads,
+    },
+    "glue": {
+        "catalog nights": catalog_nights,
+        "dry run": dry_run,
+        "failed export": failed_export,
+        "retention": retention,
     },
     "events": {
         "event, catch-up, near miss": event_then_catch_up,
@@ -531,6 +554,7 @@ EXPECTED_OUTCOMES = {
     ],
     ("events", "backup job"): ["SUCCEEDED", "SUCCEEDED UP_TO_DATE"],
     ("events", "new snapshots"): ["SUCCEEDED", "FAILED ExportFailed", "SUCCEEDED"],
+    ("glue", "catalog nights"): ["SUCCEEDED", "SUCCEEDED"],
 }
 
 
@@ -689,6 +713,33 @@ def test_replay_maps_the_calls_other_steps_are_adding() -> None:
         ("s3:DeleteObject", "arn:aws:s3:::b/p/a"),
         ("s3:DeleteObject", "arn:aws:s3:::b/p/b"),
     ]
+
+
+def test_replay_maps_a_glue_table_call_to_catalog_database_and_table() -> None:
+    """Glue authorizes a table call against the catalog, the database and the table
+    (https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html)."""
+    env = iam_replay.Env(ACCOUNT, REGION, "b", "arn:aws:kms:us-east-1:123456789012:key/k")
+    base = f"arn:aws:glue:{REGION}:{ACCOUNT}"
+    listed = iam_replay.requests_for(
+        "function:update_catalog", "glue", "GetTables", {"DatabaseName": "db"}, env
+    )
+    assert [(r.action, r.resource) for r in listed] == [
+        ("glue:GetTables", f"{base}:catalog"),
+        ("glue:GetTables", f"{base}:database/db"),
+        ("glue:GetTables", f"{base}:table/db/*"),
+    ]
+    deleted = iam_replay.requests_for(
+        "function:update_catalog", "glue", "DeleteTable", {"DatabaseName": "db", "Name": "t"}, env
+    )
+    assert deleted[-1].resource == f"{base}:table/db/t"
+    updated = iam_replay.requests_for(
+        "function:update_catalog",
+        "glue",
+        "UpdateTable",
+        {"DatabaseName": "db", "TableInput": {"Name": "t"}},
+        env,
+    )
+    assert [r.action for r in updated] == ["glue:UpdateTable"] * 3
 
 
 # --- trust policies --------------------------------------------------------------------------

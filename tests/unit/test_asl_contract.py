@@ -24,14 +24,18 @@ LAMBDA_SERVICE = {
 # A function that died (killed, out of memory, timed out): retried only by the steps a repeat
 # is safe for (statemachine/definition.py, RETRY_KILLED)
 KILLED = {"Lambda.Unknown", "Runtime.ExitError", "Sandbox.Timedout"}
-REPEATABLE = {"PurgePrefix", "PurgePreviousExport", "PublishManifest"}
+REPEATABLE = {"PurgePrefix", "PurgePreviousExport", "PublishManifest", "UpdateCatalog"}
 
 
 def test_every_task_catches_the_design_errors_by_name() -> None:
     # Steps before the export is safe catch each named error into the explained Fail; the
-    # best-effort steps (prune, discard) catch everything into a warning instead
+    # best-effort steps (prune, discard, catalog) catch everything into a warning instead
     for name, state in STATES.items():
-        if state["Type"] != "Task" or name in {"PruneSnapshots", "DiscardFailedExport"}:
+        if state["Type"] != "Task" or name in {
+            "PruneSnapshots",
+            "DiscardFailedExport",
+            "UpdateCatalog",
+        }:
             continue
         if state["Resource"] != LAMBDA_INVOKE:  # ContinuePurgeInNewExecution: no handler errors
             assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
@@ -64,7 +68,7 @@ def test_every_function_result_joins_the_state_by_result_path_alone() -> None:
     # One way to merge (issue: One rule, one place): no OutputPath that would let a function
     # hand back, and so overwrite, the whole state; each picks named fields of Lambda's Payload.
     tasks = {n: s for n, s in STATES.items() if s.get("Resource") == LAMBDA_INVOKE}
-    assert len(tasks) == 11, sorted(tasks)
+    assert len(tasks) == 12, sorted(tasks)
     for name, state in tasks.items():
         assert "OutputPath" not in state and "InputPath" not in state, name
         assert state["ResultPath"].startswith("$"), name

@@ -16,6 +16,7 @@ from rds_s3_export.steps import (
     purge_prefix,
     shaped,
     start_export,
+    update_catalog,
     validate_input,
 )
 
@@ -35,6 +36,7 @@ DECLARED = {
     "PublishManifest": publish_manifest.RESULT_FIELDS,
     "PruneSnapshots": prune_snapshots.RESULT_FIELDS,
     "DiscardFailedExport": discard_failed_export.RESULT_FIELDS,
+    "UpdateCatalog": update_catalog.RESULT_FIELDS,
 }
 
 
@@ -42,6 +44,13 @@ DECLARED = {
 def test_the_asl_selects_exactly_the_declared_fields(state: str) -> None:
     selected = [key.removesuffix(".$") for key in ASL[state]["ResultSelector"]]
     assert selected == list(DECLARED[state])
+
+
+def test_a_catalog_that_did_not_complete_has_the_step_s_fields() -> None:
+    # Summarize and IsPreviousExportPurged read $.catalog whichever way it was made
+    made = [key.removesuffix(".$") for key in ASL["UpdateCatalogDidNotComplete"]["Parameters"]]
+    assert sorted(made) == sorted(update_catalog.RESULT_FIELDS)
+    assert ASL["UpdateCatalogDidNotComplete"]["Parameters"]["previous_export_may_go"] is False
 
 
 def test_defaults_are_only_for_declared_fields() -> None:

@@ -53,13 +53,14 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rds_s3_export import aws, clock, rules, s3layout, settings, status
+from rds_s3_export import aws, catalog, clock, rules, s3layout, settings, status
 from rds_s3_export.errors import InvalidInput, PurgeRefused, Throttled
 from rds_s3_export.inputs import check_s3_prefix
 from rds_s3_export.log import correlated, logger
@@ -355,6 +356,30 @@ def held_back(
     return (named if verdict == "old-export" else None), None
 
 
+def catalog_folders(bucket: str, prefix: str) -> tuple[dict[str, list[str]] | None, str | None]:
+    """(`{export folder: [Glue tables]}` the pipeline's catalog tables point at, a warning).
+
+    Without a catalog (no GLUE_DATABASE): nothing. A catalog that cannot be read: (None, a
+    warning), and the purge keeps every old export this run: a table may point at any of them
+    (UpdateCatalog failed on an earlier night), and a query must never meet a deleted folder."""
+    database = os.environ.get("GLUE_DATABASE", "")
+    if not database:
+        return {}, None
+    tables: list[dict[str, Any]] = []
+    try:
+        for page in aws.client("glue").get_paginator("get_tables").paginate(DatabaseName=database):
+            tables += page.get("TableList", [])
+    except ClientError as err:
+        if aws.error_code(err) in aws.THROTTLING_CODES:  # the state machine retries
+            aws.raise_as(err, PurgeRefused, "glue:GetTables", f"Glue database {database}")
+        return None, (
+            f"glue:GetTables on {database} failed ({aws.describe(err)}): the folders its tables "
+            "point at are unknown, so no old export was deleted this run"
+        )
+    pipeline = os.environ.get("PIPELINE_NAME", "")
+    return catalog.folders_named(tables, bucket, prefix, pipeline), None
+
+
 def _top_level(bucket: str, prefix: str, after: str) -> Iterator[tuple[str, str]]:
     """`("folder", name)` and `("key", leaf)` directly below `<prefix>/`, in key order, after
     the folder `after`: one delimited listing, which never lists inside a folder."""
@@ -394,6 +419,8 @@ def make_plan(
             state["warnings"] = list(dict.fromkeys([*state.get("warnings", []), warning]))
     # a dry run lists the held-back folder's keys too: a real run deletes them, last
     hold = state["deferred"] if new_id is not None else None
+    named_by_catalog, catalog_warning = catalog_folders(bucket, prefix)
+    kept_for_catalog: list[str] = []
     todo: list[str] = []
     left_alone = list(state.get("left_alone", []))
     kept_running = set(state.get("kept_running", []))
@@ -413,6 +440,8 @@ def make_plan(
             kept_running.add(name)
         elif verdict == "not-an-export":
             left_alone.append(f"{name}/")
+        elif verdict == "old-export" and (named_by_catalog is None or name in named_by_catalog):
+            kept_for_catalog.append(name)  # a Glue table may point at it: a later run's
         elif verdict == "old-export":
             used += _json_bytes(name) + 2
             if used > TODO_BYTES:
@@ -420,6 +449,16 @@ def make_plan(
                 break
             todo.append(name)
             after = name
+    if kept_for_catalog:
+        kept_shown, kept_hidden = _cap(kept_for_catalog, LEFT_ALONE_BYTES)
+        more = f" and {kept_hidden} more" if kept_hidden else ""
+        catalog_warning = catalog_warning or (
+            f"old export(s) {', '.join(kept_shown)}{more} kept: tables of the Glue catalog "
+            f"{os.environ.get('GLUE_DATABASE')} still point at them (UpdateCatalog failed on "
+            "an earlier run); they go once the catalog points at a newer export"
+        )
+    if catalog_warning:
+        state["warnings"] = list(dict.fromkeys([*state.get("warnings", []), catalog_warning]))
     shown, hidden = _cap(sorted(set(left_alone)), LEFT_ALONE_BYTES)
     state.update(
         planned=True,
