@@ -188,6 +188,8 @@ class PipelineFunctions(Construct):
         role = iam.Role(
             self,
             f"{name}Role",
+            # a fixed name only in cross-account delivery: the data account's policies name it
+            role_name=self._config.role_names().get(step.module),
             description=f"{self._config.pipeline_name}: {step.module} function",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         )
@@ -305,7 +307,7 @@ class PipelineFunctions(Construct):
                 for p in self._config.s3_prefixes
             ],
         )
-        policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])
+        policy.allow(["kms:Decrypt"], [self._storage.key_resource])
         if self._config.backup_vault:  # source backup (rds_s3_export.backup)
             self._describe_databases(policy)  # the database's ARN, as the vault names it
             policy.allow(
@@ -335,10 +337,10 @@ class PipelineFunctions(Construct):
         # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html),
         # and a guessed value would refuse every export.
         policy.allow(["iam:PassRole"], [self._storage.export_role.role_arn])
-        policy.allow(["kms:DescribeKey"], [self._storage.key.key_arn])
+        policy.allow(["kms:DescribeKey"], [self._storage.key_resource])
         policy.allow(
             ["kms:CreateGrant"],
-            [self._storage.key.key_arn],
+            [self._storage.key_resource],
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         )
 
@@ -350,7 +352,7 @@ class PipelineFunctions(Construct):
         policy.allow(["s3:GetObject"], prefixes)
         policy.allow(["s3:DeleteObject"], prefixes)
         self._never_delete_the_manifest(policy)
-        policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])  # metadata, manifest: SSE-KMS
+        policy.allow(["kms:Decrypt"], [self._storage.key_resource])  # metadata, manifest: SSE-KMS
         self._describe_export_tasks(policy)  # never delete a folder RDS is still writing
 
     def _never_delete_the_manifest(self, policy: ScopedPolicy) -> None:
@@ -378,7 +380,7 @@ class PipelineFunctions(Construct):
             ],
         )
         # read the SSE-KMS metadata, write the manifest SSE-KMS under the export key
-        policy.allow(["kms:Decrypt", "kms:GenerateDataKey"], [self._storage.key.key_arn])
+        policy.allow(["kms:Decrypt", "kms:GenerateDataKey"], [self._storage.key_resource])
         policy.allow(
             ["events:PutEvents"],
             [

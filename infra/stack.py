@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Environment, Stack
 from constructs import Construct
 
 from infra.alerts import PipelineAlerts
@@ -39,6 +39,11 @@ class RdsS3ExportStack(Stack):
                 f"{config.pipeline_name}: scheduled RDS snapshot export to S3 as Parquet, "
                 "orchestrated by Step Functions"
             ),
+            # explicit only in cross-account delivery (the data account's policies name this
+            # account's roles); otherwise environment-agnostic, as before
+            env=Environment(account=config.account, region=config.region)
+            if config.cross_account
+            else None,
         )
         self.config = config
         self.storage = ExportStorage(self, "Storage", config=config)
@@ -73,7 +78,12 @@ class RdsS3ExportStack(Stack):
         if self.event_triggers is not None:
             self.alerts.alarm_on_failed_event_starts(self.event_triggers.dead_letter_queue)
         self.snowflake: SnowflakeAccess | None = None
-        if config.snowflake_iam_user_arn and config.snowflake_external_id:
+        # with data_account_id the data stack has the Snowflake role and the notification
+        if (
+            config.snowflake_iam_user_arn
+            and config.snowflake_external_id
+            and not config.cross_account
+        ):
             self.snowflake = SnowflakeAccess(
                 self,
                 "Snowflake",
@@ -83,7 +93,7 @@ class RdsS3ExportStack(Stack):
                 external_id=config.snowflake_external_id,
             )
         self.manifest_notification: ManifestNotification | None = None
-        if config.snowflake_stage_sqs_arn:
+        if config.snowflake_stage_sqs_arn and not config.cross_account:
             self.manifest_notification = ManifestNotification(
                 self, "ManifestNotification", config=config, storage=self.storage
             )

@@ -361,6 +361,10 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "snapshot_events": False,
     "snapshot_events_manual": False,
     "backup_vault": "",
+    # Cross-account delivery (infra/data_stack.py): the account of the data stack (bucket, key,
+    # Snowflake role), and its region ("" = the pipeline's own; another one is refused)
+    "data_account_id": "",
+    "data_region": "",
 }
 
 # Lambda caps a function's environment variables at 4 KB in aggregate (names and values):
