@@ -622,25 +622,36 @@ def _cross_account(
     data_region = _optional(
         "data_region", raw["data_region"], _REGION, "an AWS region name such as eu-west-1"
     )
+    pipeline_account = _optional(
+        "pipeline_account_id",
+        raw["pipeline_account_id"],
+        _ACCOUNT_ID,
+        "an AWS account id (12 digits)",
+    )
     if data_account is None:
-        if data_region is not None:
-            raise ConfigError("data_region", "applies only with data_account_id: set both")
+        for key, value in (("data_region", data_region), ("pipeline_account_id", pipeline_account)):
+            if value is not None:
+                raise ConfigError(key, "applies only with data_account_id: set both")
         return {}
-    account = environment.get(ENV_ACCOUNT, "").strip()
+    # the pipeline's account: the context's, else the CLI's credentials' (which, when deploying
+    # the data stack with the data account's profile, are the data account's)
+    account = pipeline_account or environment.get(ENV_ACCOUNT, "").strip()
     region = environment.get(ENV_REGION, "").strip()
     if not _ACCOUNT_ID.match(account) or not _REGION.match(region):
         raise ConfigError(
             "data_account_id",
-            f"needs the pipeline's own account and region explicit ({ENV_ACCOUNT}="
-            f"{account or '<unset>'}, {ENV_REGION}={region or '<unset>'}): the data account's "
-            "policies name the pipeline account's roles. `cdk synth/deploy --profile <pipeline "
-            "account>` sets both; or export them",
+            f"needs the pipeline's own account and region explicit (pipeline_account_id or "
+            f"{ENV_ACCOUNT}: {account or '<unset>'}; {ENV_REGION}: {region or '<unset>'}): the "
+            "data account's policies name the pipeline account's roles. `cdk synth/deploy "
+            "--profile <profile>` sets both from the profile",
         )
     if data_account == account:
         raise ConfigError(
-            "data_account_id",
-            f"{data_account} is the pipeline's own account: leave data_account_id empty for one "
-            "account",
+            "pipeline_account_id" if pipeline_account else "data_account_id",
+            f"{data_account} is also the pipeline's account (pipeline_account_id, else "
+            f"{ENV_ACCOUNT}, the account of the CLI's credentials): for one account leave "
+            "data_account_id empty; to deploy the data stack with the data account's profile, "
+            "give -c pipeline_account_id=<the pipeline's account>",
         )
     if data_region is not None and data_region != region:
         raise ConfigError(

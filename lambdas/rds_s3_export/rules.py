@@ -362,9 +362,11 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "snapshot_events_manual": False,
     "backup_vault": "",
     # Cross-account delivery (infra/data_stack.py): the account of the data stack (bucket, key,
-    # Snowflake role), and its region ("" = the pipeline's own; another one is refused)
+    # Snowflake role), its region ("" = the pipeline's own; another one is refused), and the
+    # pipeline's own account ("" = CDK_DEFAULT_ACCOUNT, the account of the CLI's credentials)
     "data_account_id": "",
     "data_region": "",
+    "pipeline_account_id": "",
 }
 
 # Lambda caps a function's environment variables at 4 KB in aggregate (names and values):
