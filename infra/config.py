@@ -660,13 +660,21 @@ def _cross_account(
             f"a bucket in the snapshot's own region ({EXPORT_REGION_DOC}); copying the snapshot "
             "to another region first is not supported",
         )
-    for key in ("bucket_name", "kms_key_arn"):
-        if raw[key]:
-            raise ConfigError(
-                key,
-                "cannot be combined with data_account_id: the data stack creates the bucket and "
-                "the key, with the names the pipeline stack uses (docs/deploy.md, cross-account)",
-            )
+    if raw["bucket_name"]:
+        raise ConfigError(
+            "bucket_name",
+            "cannot be combined with data_account_id: the data stack creates the bucket, with "
+            "the name the pipeline stack uses (docs/deploy.md, cross-account delivery)",
+        )
+    # kms_key_arn, once the data stack exists: its key (output KmsKeyArn), which the pipeline
+    # then names exactly instead of by alias (S3 asks for a key ARN across accounts)
+    key_arn = raw["kms_key_arn"]
+    if key_arn and not str(key_arn).startswith(f"arn:aws:kms:{region}:{data_account}:key/"):
+        raise ConfigError(
+            "kms_key_arn",
+            f"with data_account_id it is the data stack's key (output KmsKeyArn), a key of "
+            f"account {data_account} in {region}: got {key_arn!r}",
+        )
     longest = max(CROSS_ACCOUNT_ROLES.values(), key=len)
     if len(f"{pipeline_name}-{longest}") > ROLE_NAME_MAX:
         raise ConfigError(

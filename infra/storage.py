@@ -157,9 +157,12 @@ class ExportStorage(Construct):
         self.bucket: s3.IBucket
         if config.cross_account:
             # the data stack's bucket and key, in the data account (infra/data_stack.py)
-            # named by its alias ARN (StartExportTask's KmsKeyId accepts it): `key.key_arn` is
-            # that alias ARN, what the functions are given
-            self.key = kms.Key.from_key_arn(self, "ExportKey", config.data_key_alias_arn)
+            # named by its ARN once the data stack exists (kms_key_arn, its output KmsKeyArn),
+            # before that by its alias ARN (StartExportTask's KmsKeyId accepts one). `key.key_arn`
+            # is what the functions are given.
+            self.key = kms.Key.from_key_arn(
+                self, "ExportKey", config.kms_key_arn or config.data_key_alias_arn
+            )
             self.bucket = s3.Bucket.from_bucket_attributes(
                 self,
                 "ExportBucket",
@@ -182,9 +185,9 @@ class ExportStorage(Construct):
 
     @property
     def key_resource(self) -> str | Wildcard:
-        """The key as IAM policies name it: its ARN; in cross-account delivery every key of the
-        data account in this region (see DATA_KEY_REASON)."""
-        if self._config.cross_account:
+        """The key as IAM policies name it: its ARN; in cross-account delivery without
+        kms_key_arn, every key of the data account in this region (see DATA_KEY_REASON)."""
+        if self._config.cross_account and not self._config.kms_key_arn:
             config = self._config
             keys = f"arn:aws:kms:{config.region}:{config.data_account_id}:key/*"
             return Wildcard(keys, DATA_KEY_REASON)

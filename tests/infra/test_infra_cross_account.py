@@ -323,6 +323,15 @@ def test_without_data_account_id_nothing_is_named_or_placed(default_stack: Synth
             "data stack creates",
         ),
         (
+            {
+                "data_account_id": DATA_ACCOUNT,
+                "kms_key_arn": f"arn:aws:kms:{REGION}:{PIPELINE_ACCOUNT}:key/1234abcd",
+            },
+            ENVIRONMENT,
+            "kms_key_arn",
+            "the data stack's key",
+        ),
+        (
             {"data_account_id": DATA_ACCOUNT, "pipeline_name": "p" * 48},
             ENVIRONMENT,
             "pipeline_name",
@@ -401,3 +410,37 @@ def test_the_data_stacks_deploy_names_the_pipeline_account_in_context() -> None:
     assert as_data.role_arns()["export_role"] == (
         f"arn:aws:iam::{PIPELINE_ACCOUNT}:role/rds-s3-export-rds-export"
     )
+
+
+def test_once_the_data_stack_exists_the_pipeline_names_its_key_exactly(
+    tmp_path: Path,
+) -> None:
+    """S3 asks for a key ARN, not an alias, across accounts
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ServerSideEncryptionByDefault.html):
+    with kms_key_arn (the data stack's output KmsKeyArn) the functions get that ARN and the
+    roles' IAM policies name that key only."""
+    key_arn = f"arn:aws:kms:{REGION}:{DATA_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    stacks = create_stacks(
+        {**read_context_file(), "data_account_id": DATA_ACCOUNT, "kms_key_arn": key_arn},
+        outdir=str(tmp_path),
+        environment=ENVIRONMENT,
+    )
+    stacks.app.synth()  # cdk-nag passes, or this raises
+    text = (tmp_path / stacks.pipeline.template_file).read_text()
+    assert f"{DATA_ACCOUNT}:key/*" not in text
+    assert ":alias/" not in text
+    template = json.loads(text)
+    key_statements = [
+        statement
+        for policy in _resources(template, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(str(a).startswith("kms:") for a in _as_list(statement["Action"]))
+        and ":kms:" in json.dumps(statement["Resource"])
+        and "logs" not in json.dumps(statement["Resource"])
+    ]
+    assert key_statements
+    assert all(statement["Resource"] == key_arn for statement in key_statements), key_statements
+    for function in _resources(template, "AWS::Lambda::Function").values():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        if "EXPORT_KMS_KEY_ARN" in variables:
+            assert variables["EXPORT_KMS_KEY_ARN"] == key_arn
