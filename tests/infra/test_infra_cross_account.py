@@ -444,3 +444,14 @@ def test_once_the_data_stack_exists_the_pipeline_names_its_key_exactly(
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
         if "EXPORT_KMS_KEY_ARN" in variables:
             assert variables["EXPORT_KMS_KEY_ARN"] == key_arn
+
+
+@pytest.mark.parametrize("which", ["pipeline", "data"])
+def test_cfn_lint_and_cdk_nag_pass_on_both_templates(two: TwoStacks, which: str) -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    report = json.loads((two.outdir / "validation-report.json").read_text())
+    (plugin,) = report["pluginReports"]
+    assert (plugin["conclusion"], plugin["violations"]) == ("success", [])
+    matches = lint(json.dumps(two.template(which)), config=ManualArgs(regions=[REGION]))
+    assert [f"{m.rule.id} {m.message}" for m in matches] == []
