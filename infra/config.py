@@ -611,23 +611,24 @@ def load_config(
     return config
 
 
+def _account_id(key: str, value: Any) -> str | None:
+    """An account id: 12 digits, as a string (a JSON number in cdk.json is accepted; one with a
+    leading zero has lost it, and is refused as too short)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return _optional(key, value, _ACCOUNT_ID, "an AWS account id (12 digits, quoted in JSON)")
+
+
 def _cross_account(
     raw: Mapping[str, Any], pipeline_name: str, environment: Mapping[str, str]
 ) -> dict[str, Any]:
     """data_account_id and data_region, and the pipeline's own account and region (explicit
     in this mode: the data account's policies name the pipeline account's roles)."""
-    data_account = _optional(
-        "data_account_id", raw["data_account_id"], _ACCOUNT_ID, "an AWS account id (12 digits)"
-    )
+    data_account = _account_id("data_account_id", raw["data_account_id"])
     data_region = _optional(
         "data_region", raw["data_region"], _REGION, "an AWS region name such as eu-west-1"
     )
-    pipeline_account = _optional(
-        "pipeline_account_id",
-        raw["pipeline_account_id"],
-        _ACCOUNT_ID,
-        "an AWS account id (12 digits)",
-    )
+    pipeline_account = _account_id("pipeline_account_id", raw["pipeline_account_id"])
     if data_account is None:
         for key, value in (("data_region", data_region), ("pipeline_account_id", pipeline_account)):
             if value is not None:

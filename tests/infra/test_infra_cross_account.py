@@ -290,6 +290,7 @@ def test_without_data_account_id_nothing_is_named_or_placed(default_stack: Synth
     ("overrides", "environment", "key", "fragment"),
     [
         ({"data_account_id": "12345"}, ENVIRONMENT, "data_account_id", "12 digits"),
+        ({"data_account_id": 12345678901}, ENVIRONMENT, "data_account_id", "12 digits"),
         (
             {"data_account_id": PIPELINE_ACCOUNT},
             ENVIRONMENT,
@@ -455,3 +456,8 @@ def test_cfn_lint_and_cdk_nag_pass_on_both_templates(two: TwoStacks, which: str)
     assert (plugin["conclusion"], plugin["violations"]) == ("success", [])
     matches = lint(json.dumps(two.template(which)), config=ManualArgs(regions=[REGION]))
     assert [f"{m.rule.id} {m.message}" for m in matches] == []
+
+
+def test_an_account_id_may_be_a_json_number() -> None:
+    config = load_config({**DEFAULTS, "data_account_id": int(DATA_ACCOUNT)}, ENVIRONMENT)
+    assert config.data_account_id == DATA_ACCOUNT
