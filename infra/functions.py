@@ -272,7 +272,9 @@ class PipelineFunctions(Construct):
         policy.allow(
             ["s3:ListBucket"],
             [self._storage.bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{p}/*" for p in self._config.s3_prefixes]}},
+            conditions=self._storage.s3_conditions(
+                {"StringLike": {"s3:prefix": [f"{p}/*" for p in self._config.s3_prefixes]}}
+            ),
         )
 
     def _allow_validate_input(self, policy: ScopedPolicy) -> None:
@@ -306,6 +308,7 @@ class PipelineFunctions(Construct):
                 self._storage.bucket.arn_for_objects(manifest_key(p))
                 for p in self._config.s3_prefixes
             ],
+            conditions=self._storage.s3_conditions(),
         )
         policy.allow(["kms:Decrypt"], [self._storage.key_resource])
         if self._config.backup_vault:  # source backup (rds_s3_export.backup)
@@ -349,8 +352,8 @@ class PipelineFunctions(Construct):
         prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
         # the new export's metadata (and HEAD), and <prefix>/_manifest.json (the folder it
         # names is held back): both under the prefix, so no statement of their own
-        policy.allow(["s3:GetObject"], prefixes)
-        policy.allow(["s3:DeleteObject"], prefixes)
+        policy.allow(["s3:GetObject"], prefixes, conditions=self._storage.s3_conditions())
+        policy.allow(["s3:DeleteObject"], prefixes, conditions=self._storage.s3_conditions())
         self._never_delete_the_manifest(policy)
         policy.allow(["kms:Decrypt"], [self._storage.key_resource])  # metadata, manifest: SSE-KMS
         self._describe_export_tasks(policy)  # never delete a folder RDS is still writing
@@ -370,7 +373,7 @@ class PipelineFunctions(Construct):
         self._list_prefixes(policy)  # the new export's folder
         prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
         # export_info, export_tables_info, and ranged GETs of the data files' Parquet footers
-        policy.allow(["s3:GetObject"], prefixes)
+        policy.allow(["s3:GetObject"], prefixes, conditions=self._storage.s3_conditions())
         # the manifest, and nothing else, may be written
         policy.allow(
             ["s3:PutObject"],
@@ -378,6 +381,7 @@ class PipelineFunctions(Construct):
                 self._storage.bucket.arn_for_objects(manifest_key(p))
                 for p in self._config.s3_prefixes
             ],
+            conditions=self._storage.s3_conditions(),
         )
         # read the SSE-KMS metadata, write the manifest SSE-KMS under the export key
         policy.allow(["kms:Decrypt", "kms:GenerateDataKey"], [self._storage.key_resource])
@@ -399,7 +403,7 @@ class PipelineFunctions(Construct):
         # needs neither s3:GetObject nor kms:Decrypt.
         self._list_prefixes(policy)
         prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
-        policy.allow(["s3:DeleteObject"], prefixes)
+        policy.allow(["s3:DeleteObject"], prefixes, conditions=self._storage.s3_conditions())
         self._never_delete_the_manifest(policy)
         self._describe_export_tasks(policy)
 

@@ -29,7 +29,8 @@ name (`PipelineConfig.role_names`), which the data account's policies name.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -197,6 +198,21 @@ class ExportStorage(Construct):
         """Every object under `prefix/` (and nothing else in the bucket)."""
         return prefix_objects(self.bucket, prefix)
 
+    def s3_conditions(
+        self, conditions: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> dict[str, Any] | None:
+        """`conditions` of a statement on the bucket; in cross-account delivery also
+        `s3:ResourceAccount` = the data account
+        (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html):
+        the bucket's name is fixed and known in advance, and a bucket of that name in any other
+        account (made before the data stack's) never receives an export or a manifest."""
+        merged: dict[str, Any] = {k: dict(v) for k, v in (conditions or {}).items()}
+        if self._config.cross_account:
+            merged.setdefault("StringEquals", {})["s3:ResourceAccount"] = (
+                self._config.data_account_id
+            )
+        return merged or None
+
     def _create_export_role(self) -> tuple[iam.Role, iam.Policy]:
         role = iam.Role(
             self,
@@ -219,12 +235,17 @@ class ExportStorage(Construct):
         policy.allow(
             EXPORT_OBJECT_ACTIONS,
             [self.prefix_objects_arn(prefix) for prefix in self._config.s3_prefixes],
+            conditions=self.s3_conditions(),
             action_wildcard_reason=(
                 "AWS documents s3:PutObject*, s3:GetObject* and s3:DeleteObject* as the "
                 "object permissions of the snapshot export role (StartExportTask, IamRoleArn); "
                 "they apply only under the configured export prefixes."
             ),
         )
-        policy.allow(["s3:ListBucket", "s3:GetBucketLocation"], [self.bucket.bucket_arn])
+        policy.allow(
+            ["s3:ListBucket", "s3:GetBucketLocation"],
+            [self.bucket.bucket_arn],
+            conditions=self.s3_conditions(),
+        )
         policy.allow(EXPORT_KEY_ACTIONS, [self.key_resource])
         return role, policy.policy

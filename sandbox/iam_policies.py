@@ -562,6 +562,13 @@ def evaluate_each(
                 "context": {
                     **keys,
                     "aws:RequestedRegion": policies.names.region,
+                    # S3 sends the bucket owner's account with every bucket and object request
+                    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html
+                    **(
+                        {"s3:ResourceAccount": policies.resource_account(request)}
+                        if request.action.startswith("s3:")
+                        else {}
+                    ),
                     **request.context_dict(),
                 },
                 "identityPolicies": identity,

@@ -461,3 +461,22 @@ def test_cfn_lint_and_cdk_nag_pass_on_both_templates(two: TwoStacks, which: str)
 def test_an_account_id_may_be_a_json_number() -> None:
     config = load_config({**DEFAULTS, "data_account_id": int(DATA_ACCOUNT)}, ENVIRONMENT)
     assert config.data_account_id == DATA_ACCOUNT
+
+
+def test_the_pipelines_bucket_statements_hold_for_the_data_accounts_bucket_only(
+    two: TwoStacks,
+) -> None:
+    """The bucket's name is fixed in advance; `s3:ResourceAccount` keeps every S3 statement of
+    the pipeline's roles to the data account's bucket of that name."""
+    pipeline = two.template("pipeline")
+    found = 0
+    for policy in _resources(pipeline, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow" and any(
+                str(a).startswith("s3:") for a in _as_list(statement["Action"])
+            ):
+                found += 1
+                assert statement["Condition"]["StringEquals"] == {
+                    "s3:ResourceAccount": DATA_ACCOUNT
+                }, statement
+    assert found >= 10

@@ -1213,3 +1213,40 @@ def test_replay_cross_account_fails_without_the_pipeline_roles_grant(
     requested = action.rstrip("*")
     assert all(f"] ImplicitlyDenied: {principal}: {requested}" in line for line in denied), denied
     assert any(f"] ImplicitlyDenied: {principal}: {requested} on " in line for line in denied)
+
+
+def test_replay_cross_account_a_bucket_of_that_name_in_another_account_gets_nothing(
+    replays: Callable[..., Replay],
+) -> None:
+    """The bucket's name is known in advance: anyone may make a bucket of that name in their
+    own account first. The pipeline roles' S3 statements hold only for the data account's
+    bucket (`s3:ResourceAccount`), so even a bucket policy that lets everyone write gets no
+    export and no manifest."""
+    replay = replays("cross-account", ("happy path",))
+    policies = replay.policies("happy path")
+    bucket = f"arn:aws:s3:::{policies.names.bucket}"
+    writes = [
+        r
+        for r in replay.requests["happy path"]
+        if r.action in ("s3:PutObject", "s3:DeleteObject", "s3:ListBucket")
+    ]
+    assert {r.principal for r in writes} >= {EXPORT_ROLE, "function:publish_manifest"}
+    open_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": "*"}
+        ],
+    }
+    squatted = policies.replace(
+        resource={**policies.resource, bucket: open_policy},
+        resource_accounts={**policies.resource_accounts, bucket: "333333333333"},
+    )
+
+    decisions = iam_policies.evaluate(writes, squatted)
+
+    assert decisions and all(d.result == "ImplicitlyDenied" for d in decisions), [
+        d.request.describe() for d in decisions if d.allowed
+    ]
+    # the same requests, the same open policy, on the data account's bucket: allowed
+    owned = policies.replace(resource={**policies.resource, bucket: open_policy})
+    assert all(d.allowed for d in iam_policies.evaluate(writes, owned))
