@@ -23,8 +23,9 @@ so each grant here mirrors one statement of the pipeline stack's IAM policies:
 * the bucket is bucket-owner-enforced, so what the export role writes belongs to the data
   account, whose Snowflake role can then read it.
 
-S3 and KMS refuse a policy naming a role that does not exist yet
-(https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html), so the pipeline
+KMS and S3 refuse a policy naming a role that does not exist yet
+(https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html;
+https://repost.aws/knowledge-center/s3-invalid-principal-in-policy-error), so the pipeline
 stack, which creates those roles, is deployed first (docs/deploy.md, "Cross-account delivery").
 """
 
