@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.config import ConfigError
 from infra.construct import FEATURE_FLAGS, PipelineProps
+from infra.data_stack import DataStack
 from infra.stack import RdsS3ExportStack
 from infra.workflow import ASL_PATH
 
@@ -55,21 +58,63 @@ def _refuse_null_keep_snapshots(context: Mapping[str, Any]) -> None:
             )
 
 
+@dataclass(frozen=True)
+class Stacks:
+    """The app and its stacks: the pipeline's, and with data_account_id the data stack."""
+
+    app: App
+    pipeline: RdsS3ExportStack
+    data: DataStack | None = None
+
+
+def create_stacks(
+    context: Mapping[str, Any] | None = None,
+    *,
+    outdir: str | None = None,
+    definition_path: Path = ASL_PATH,
+    environment: Mapping[str, str] | None = None,
+) -> Stacks:
+    """The app with the pipeline's stack (and, with `data_account_id`, the data stack, in the
+    data account) and the AwsSolutions checks registered on both.
+
+    `environment`: where the pipeline's account and region are read from with data_account_id
+    (CDK_DEFAULT_ACCOUNT, CDK_DEFAULT_REGION; default: this process's environment). Raises
+    ConfigError (naming the key) for a bad context value.
+    """
+    app = App(context={**FEATURE_FLAGS, **(context or {})}, outdir=outdir)
+    props = PipelineProps.from_context(app.node.get_all_context())
+    environment = os.environ if environment is None else environment
+    config = props.config(environment)
+    data = (
+        DataStack(app, f"{config.pipeline_name}-data", config=config)
+        if config.cross_account
+        else None
+    )
+    pipeline = RdsS3ExportStack(
+        app,
+        config.pipeline_name,
+        props=props,
+        definition_path=definition_path,
+        environment=environment,
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return Stacks(app, pipeline, data)
+
+
 def create_app(
     context: Mapping[str, Any] | None = None,
     *,
     outdir: str | None = None,
     definition_path: Path = ASL_PATH,
+    environment: Mapping[str, str] | None = None,
 ) -> tuple[App, RdsS3ExportStack]:
-    """The app with the pipeline's stack and the AwsSolutions checks registered.
+    """The app with the pipeline's stack (see `create_stacks`) and the AwsSolutions checks
+    registered.
 
     Raises ConfigError (naming the key) for a bad context value. `app.synth()` then writes the
     template and fails on any cdk-nag finding that is not acknowledged.
     """
-    app = App(context={**FEATURE_FLAGS, **(context or {})}, outdir=outdir)
-    props = PipelineProps.from_context(app.node.get_all_context())
-    stack = RdsS3ExportStack(
-        app, props.config().pipeline_name, props=props, definition_path=definition_path
+    stacks = create_stacks(
+        context, outdir=outdir, definition_path=definition_path, environment=environment
     )
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
-    return app, stack
+    return stacks.app, stacks.pipeline

@@ -63,6 +63,36 @@ _TIMEZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$")
 # A backup vault's name: 2 to 50 letters, digits, hyphens and underscores (BackupVaultName of
 # https://docs.aws.amazon.com/aws-backup/latest/devguide/API_CreateBackupVault.html)
 _BACKUP_VAULT = re.compile(r"^[A-Za-z0-9_-]{2,50}$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$", re.ASCII)
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$", re.ASCII)
+
+# Cross-account delivery (infra/data_stack.py). The pipeline's account and region come from the
+# CDK environment the CLI sets from the profile (`cdk deploy --profile ...`): CDK_DEFAULT_ACCOUNT
+# and CDK_DEFAULT_REGION (https://docs.aws.amazon.com/cdk/v2/guide/environments.html).
+ENV_ACCOUNT = "CDK_DEFAULT_ACCOUNT"
+ENV_REGION = "CDK_DEFAULT_REGION"
+# RDS exports a snapshot only to a bucket in the snapshot's own region:
+EXPORT_REGION_DOC = (
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html"
+)
+# IAM role names are at most 64 characters:
+# https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html
+ROLE_NAME_MAX = 64
+# S3 bucket names: 3 to 63 characters, lower-case letters, digits, hyphens and dots:
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+BUCKET_NAME_MAX = 63
+# The roles of the pipeline account that the data account's bucket and key policies name, by
+# purpose (the function's step module, or the export role): `<pipeline_name>-<suffix>`. Only
+# the roles that touch the bucket or the key; the others keep CloudFormation's generated names.
+CROSS_ACCOUNT_ROLES: Final[Mapping[str, str]] = {
+    "export_role": "rds-export",
+    "validate_input": "validate-input",
+    "create_snapshot": "create-snapshot",
+    "start_export": "start-export",
+    "purge_prefix": "purge-prefix",
+    "discard_failed_export": "discard-export",
+    "publish_manifest": "publish-manifest",
+}
 
 
 class ConfigError(ValueError):
@@ -143,6 +173,55 @@ class PipelineConfig:
     notify_success: bool = False
     # The Glue database of the catalog (rds_s3_export.catalog): None, no catalog
     glue_database: str | None = None
+    # Cross-account delivery: the data stack's account (None: one stack, one account, as
+    # before), and the pipeline's own account and region, explicit in that mode only
+    data_account_id: str | None = None
+    account: str | None = None
+    region: str | None = None
+
+    @property
+    def cross_account(self) -> bool:
+        return self.data_account_id is not None
+
+    def role_names(self) -> dict[str, str]:
+        """purpose -> IAM role name of each pipeline role the data account's policies name
+        ({} without data_account_id: the roles keep their generated names)."""
+        if not self.cross_account:
+            return {}
+        return {
+            purpose: f"{self.pipeline_name}-{suffix}"
+            for purpose, suffix in CROSS_ACCOUNT_ROLES.items()
+        }
+
+    def role_arns(self) -> dict[str, str]:
+        """purpose -> ARN of each role of `role_names` in the pipeline's account."""
+        return {
+            purpose: f"arn:aws:iam::{self.account}:role/{name}"
+            for purpose, name in self.role_names().items()
+        }
+
+    @property
+    def data_bucket_name(self) -> str:
+        """The bucket the data stack creates: `<pipeline_name>-<data account>-<region>` in
+        lower case (S3 bucket names are global and lower case)."""
+        return f"{self.pipeline_name.lower()}-{self.data_account_id}-{self.region}"
+
+    @property
+    def data_key_alias(self) -> str:
+        return f"alias/{self.pipeline_name}-export"
+
+    @property
+    def data_key_alias_arn(self) -> str:
+        """What the pipeline names the data stack's key by before it exists: StartExportTask's
+        KmsKeyId accepts an alias ARN
+        (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartExportTask.html)."""
+        return f"arn:aws:kms:{self.region}:{self.data_account_id}:{self.data_key_alias}"
+
+    @property
+    def data_stack_name(self) -> str:
+        """`<pipeline_name>-data-<pipeline account>`: a second database account's pipeline of
+        the same name never updates (and so never overwrites the grants of) this one."""
+        return f"{self.pipeline_name}-data-{self.account}"
 
     @property
     def snowflake_role_name(self) -> str:
@@ -464,8 +543,13 @@ def check_known_keys(context: Mapping[str, Any]) -> None:
             raise ConfigError(key, f"is not a context key of this stack{hint}")
 
 
-def load_config(context: Mapping[str, Any]) -> PipelineConfig:
-    """Validate the CDK context (defaults filled in from DEFAULTS) into a PipelineConfig."""
+def load_config(
+    context: Mapping[str, Any], environment: Mapping[str, str] | None = None
+) -> PipelineConfig:
+    """Validate the CDK context (defaults filled in from DEFAULTS) into a PipelineConfig.
+
+    `environment`: the process environment, read only with `data_account_id` (the pipeline's
+    account and region, CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION)."""
     check_known_keys(context)
     raw = {key: context.get(key, default) for key, default in DEFAULTS.items()}
 
@@ -529,6 +613,7 @@ def load_config(context: Mapping[str, Any]) -> PipelineConfig:
         **_event_triggers(raw),
         notify_success=_boolean("notify_success", raw["notify_success"]),
         glue_database=_glue_database(raw["glue_database"]),
+        **_cross_account(raw, pipeline_name, environment or {}),
     )
     if not config.backup_vault:
         for database in config.databases:
@@ -540,6 +625,98 @@ def load_config(context: Mapping[str, Any]) -> PipelineConfig:
                 )
     _check_fits_lambda_environment(config)
     return config
+
+
+def _account_id(key: str, value: Any) -> str | None:
+    """An account id: 12 digits, as a string (a JSON number in cdk.json is accepted; one with a
+    leading zero has lost it, and is refused as too short)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return _optional(key, value, _ACCOUNT_ID, "an AWS account id (12 digits, quoted in JSON)")
+
+
+def _cross_account(
+    raw: Mapping[str, Any], pipeline_name: str, environment: Mapping[str, str]
+) -> dict[str, Any]:
+    """data_account_id and data_region, and the pipeline's own account and region (explicit
+    in this mode: the data account's policies name the pipeline account's roles)."""
+    data_account = _account_id("data_account_id", raw["data_account_id"])
+    data_region = _optional(
+        "data_region", raw["data_region"], _REGION, "an AWS region name such as eu-west-1"
+    )
+    pipeline_account = _account_id("pipeline_account_id", raw["pipeline_account_id"])
+    if data_account is None:
+        for key, value in (("data_region", data_region), ("pipeline_account_id", pipeline_account)):
+            if value is not None:
+                raise ConfigError(key, "applies only with data_account_id: set both")
+        return {}
+    # the pipeline's account: the context's, else the CLI's credentials' (which, when deploying
+    # the data stack with the data account's profile, are the data account's)
+    account = pipeline_account or environment.get(ENV_ACCOUNT, "").strip()
+    region = environment.get(ENV_REGION, "").strip()
+    if not _ACCOUNT_ID.match(account) or not _REGION.match(region):
+        raise ConfigError(
+            "data_account_id",
+            f"needs the pipeline's own account and region explicit (pipeline_account_id or "
+            f"{ENV_ACCOUNT}: {account or '<unset>'}; {ENV_REGION}: {region or '<unset>'}): the "
+            "data account's policies name the pipeline account's roles. `cdk synth/deploy "
+            "--profile <profile>` sets both from the profile",
+        )
+    if data_account == account:
+        raise ConfigError(
+            "pipeline_account_id" if pipeline_account else "data_account_id",
+            f"{data_account} is also the pipeline's account (pipeline_account_id, else "
+            f"{ENV_ACCOUNT}, the account of the CLI's credentials): for one account leave "
+            "data_account_id empty; to deploy the data stack with the data account's profile, "
+            "give -c pipeline_account_id=<the pipeline's account>",
+        )
+    if data_region is not None and data_region != region:
+        raise ConfigError(
+            "data_region",
+            f"{data_region} is not the pipeline's region {region}: RDS exports a snapshot only to "
+            f"a bucket in the snapshot's own region ({EXPORT_REGION_DOC}); copying the snapshot "
+            "to another region first is not supported",
+        )
+    if raw["glue_database"]:
+        raise ConfigError(
+            "glue_database",
+            "cannot be combined with data_account_id yet: the catalog would be in the "
+            "pipeline's account, whose Athena users have no grant on the data account's bucket "
+            "and key (docs/athena.md)",
+        )
+    if raw["bucket_name"]:
+        raise ConfigError(
+            "bucket_name",
+            "cannot be combined with data_account_id: the data stack creates the bucket, with "
+            "the name the pipeline stack uses (docs/deploy.md, cross-account delivery)",
+        )
+    # kms_key_arn, once the data stack exists: its key (output KmsKeyArn), which the pipeline
+    # then names exactly instead of by alias (S3 asks for a key ARN across accounts)
+    key_arn = raw["kms_key_arn"]
+    if key_arn and not str(key_arn).startswith(f"arn:aws:kms:{region}:{data_account}:key/"):
+        raise ConfigError(
+            "kms_key_arn",
+            f"with data_account_id it is the data stack's key (output KmsKeyArn), a key of "
+            f"account {data_account} in {region}: got {key_arn!r}",
+        )
+    longest = max(CROSS_ACCOUNT_ROLES.values(), key=len)
+    if len(f"{pipeline_name}-{longest}") > ROLE_NAME_MAX:
+        raise ConfigError(
+            "pipeline_name",
+            f"{pipeline_name!r} makes the role name '{pipeline_name}-{longest}' longer than "
+            f"IAM's {ROLE_NAME_MAX} characters (with data_account_id the roles the data "
+            f"account names are '<pipeline_name>-<purpose>'): at most "
+            f"{ROLE_NAME_MAX - len(longest) - 1} characters",
+        )
+    bucket = f"{pipeline_name.lower()}-{data_account}-{region}"
+    if len(bucket) > BUCKET_NAME_MAX:
+        raise ConfigError(
+            "pipeline_name",
+            f"{pipeline_name!r} makes the data stack's bucket name {bucket!r} longer than S3's "
+            f"{BUCKET_NAME_MAX} characters (<pipeline_name>-<data account>-<region>): at most "
+            f"{BUCKET_NAME_MAX - len(bucket) + len(pipeline_name)} characters",
+        )
+    return {"data_account_id": data_account, "account": account, "region": region}
 
 
 def _event_triggers(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ directly in the stack; an app that does the same gets app.py's template for the 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -121,6 +122,12 @@ class PipelineProps:
     """A successful run publishes a one-line summary to the alert topic (off: failures only)."""
     glue_database: str = ""
     """A Glue database kept with one table per exported table, at the newest export (Athena)."""
+    data_account_id: str = ""
+    """Cross-account delivery: the account of the data stack (bucket, key, Snowflake role)."""
+    data_region: str = ""
+    """The data stack's region: only the pipeline's own is accepted (RDS's rule)."""
+    pipeline_account_id: str = ""
+    """Cross-account: the pipeline's account, when CDK_DEFAULT_ACCOUNT is the data account's."""
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> PipelineProps:
@@ -143,9 +150,12 @@ class PipelineProps:
             ]
         return values
 
-    def config(self) -> PipelineConfig:
-        """The checked configuration; ConfigError names a bad property."""
-        return load_config(self.as_context())
+    def config(self, environment: Mapping[str, str] | None = None) -> PipelineConfig:
+        """The checked configuration; ConfigError names a bad property.
+
+        `environment` (default: this process's) is read only with data_account_id: the
+        pipeline's account and region, CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION."""
+        return load_config(self.as_context(), os.environ if environment is None else environment)
 
 
 @jsii.implements(IStableStringProducer)
@@ -176,9 +186,11 @@ class RdsSnapshotExportPipeline(Construct):
         props: PipelineProps | None = None,
         *,
         definition_path: Path = ASL_PATH,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.props = props or PipelineProps()
-        config = self.props.config()  # before any resource: a bad property builds nothing
+        # checked before any resource: a bad property builds nothing
+        config = self.props.config(environment)
         super().__init__(scope, construct_id)
         for flag, value in FEATURE_FLAGS.items():
             self.node.set_context(flag, value)
@@ -226,7 +238,12 @@ class RdsSnapshotExportPipeline(Construct):
         if config.notify_success:
             self.workflow.allow_success_message(self.alerts.topic, self.alerts.key)
         self.snowflake: SnowflakeAccess | None = None
-        if config.snowflake_iam_user_arn and config.snowflake_external_id:
+        # with data_account_id the data stack has the Snowflake role and the notification
+        if (
+            config.snowflake_iam_user_arn
+            and config.snowflake_external_id
+            and not config.cross_account
+        ):
             self.snowflake = SnowflakeAccess(
                 self,
                 "Snowflake",
@@ -236,7 +253,7 @@ class RdsSnapshotExportPipeline(Construct):
                 external_id=config.snowflake_external_id,
             )
         self.manifest_notification: ManifestNotification | None = None
-        if config.snowflake_stage_sqs_arn:
+        if config.snowflake_stage_sqs_arn and not config.cross_account:
             self.manifest_notification = ManifestNotification(
                 self, "ManifestNotification", config=config, storage=self.storage
             )

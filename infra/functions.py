@@ -223,6 +223,8 @@ class PipelineFunctions(Construct):
         role = iam.Role(
             self,
             f"{name}Role",
+            # a fixed name only in cross-account delivery: the data account's policies name it
+            role_name=self._config.role_names().get(step.module),
             description=f"{self._config.pipeline_name}: {step.module} function",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         )
@@ -305,7 +307,9 @@ class PipelineFunctions(Construct):
         policy.allow(
             ["s3:ListBucket"],
             [self._storage.bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{p}/*" for p in self._config.s3_prefixes]}},
+            conditions=self._storage.s3_conditions(
+                {"StringLike": {"s3:prefix": [f"{p}/*" for p in self._config.s3_prefixes]}}
+            ),
         )
 
     def _allow_validate_input(self, policy: ScopedPolicy) -> None:
@@ -339,8 +343,9 @@ class PipelineFunctions(Construct):
                 self._storage.bucket.arn_for_objects(manifest_key(p))
                 for p in self._config.s3_prefixes
             ],
+            conditions=self._storage.s3_conditions(),
         )
-        policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])
+        policy.allow(["kms:Decrypt"], [self._storage.key_resource])
         if self._config.backup_vault:  # source backup (rds_s3_export.backup)
             self._describe_databases(policy)  # the database's ARN, as the vault names it
             policy.allow(
@@ -370,10 +375,10 @@ class PipelineFunctions(Construct):
         # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html),
         # and a guessed value would refuse every export.
         policy.allow(["iam:PassRole"], [self._storage.export_role.role_arn])
-        policy.allow(["kms:DescribeKey"], [self._storage.key.key_arn])
+        policy.allow(["kms:DescribeKey"], [self._storage.key_resource])
         policy.allow(
             ["kms:CreateGrant"],
-            [self._storage.key.key_arn],
+            [self._storage.key_resource],
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         )
 
@@ -382,10 +387,10 @@ class PipelineFunctions(Construct):
         prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
         # the new export's metadata (and HEAD), and <prefix>/_manifest.json (the folder it
         # names is held back): both under the prefix, so no statement of their own
-        policy.allow(["s3:GetObject"], prefixes)
-        policy.allow(["s3:DeleteObject"], prefixes)
+        policy.allow(["s3:GetObject"], prefixes, conditions=self._storage.s3_conditions())
+        policy.allow(["s3:DeleteObject"], prefixes, conditions=self._storage.s3_conditions())
         self._never_delete_the_manifest(policy)
-        policy.allow(["kms:Decrypt"], [self._storage.key.key_arn])  # metadata, manifest: SSE-KMS
+        policy.allow(["kms:Decrypt"], [self._storage.key_resource])  # metadata, manifest: SSE-KMS
         self._describe_export_tasks(policy)  # never delete a folder RDS is still writing
         if self._config.glue_database:  # keep every folder a catalog table still points at
             policy.allow(["glue:GetTables"], glue_resources(self, self._config.glue_database))
@@ -405,7 +410,7 @@ class PipelineFunctions(Construct):
         self._list_prefixes(policy)  # the new export's folder
         prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
         # export_info, export_tables_info, and ranged GETs of the data files' Parquet footers
-        policy.allow(["s3:GetObject"], prefixes)
+        policy.allow(["s3:GetObject"], prefixes, conditions=self._storage.s3_conditions())
         # the manifest, and nothing else, may be written
         policy.allow(
             ["s3:PutObject"],
@@ -413,9 +418,10 @@ class PipelineFunctions(Construct):
                 self._storage.bucket.arn_for_objects(manifest_key(p))
                 for p in self._config.s3_prefixes
             ],
+            conditions=self._storage.s3_conditions(),
         )
         # read the SSE-KMS metadata, write the manifest SSE-KMS under the export key
-        policy.allow(["kms:Decrypt", "kms:GenerateDataKey"], [self._storage.key.key_arn])
+        policy.allow(["kms:Decrypt", "kms:GenerateDataKey"], [self._storage.key_resource])
         policy.allow(
             ["events:PutEvents"],
             [
@@ -434,7 +440,7 @@ class PipelineFunctions(Construct):
         # needs neither s3:GetObject nor kms:Decrypt.
         self._list_prefixes(policy)
         prefixes = [self._storage.prefix_objects_arn(p) for p in self._config.s3_prefixes]
-        policy.allow(["s3:DeleteObject"], prefixes)
+        policy.allow(["s3:DeleteObject"], prefixes, conditions=self._storage.s3_conditions())
         self._never_delete_the_manifest(policy)
         self._describe_export_tasks(policy)
 

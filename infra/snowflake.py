@@ -31,7 +31,7 @@ from constructs import Construct
 
 from infra.config import PipelineConfig
 from infra.policies import ScopedPolicy, acknowledge
-from infra.storage import ExportStorage
+from infra.storage import ExportLocation
 from rds_s3_export.manifest import MANIFEST_NAME
 
 READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
@@ -46,7 +46,7 @@ class SnowflakeAccess(Construct):
         construct_id: str,
         *,
         config: PipelineConfig,
-        storage: ExportStorage,
+        storage: ExportLocation,
         iam_user_arn: str,
         external_id: str,
     ) -> None:
@@ -94,7 +94,12 @@ class ManifestNotification(Construct):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: PipelineConfig, storage: ExportStorage
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PipelineConfig,
+        storage: ExportLocation,
     ) -> None:
         super().__init__(scope, construct_id)
         arn = config.snowflake_stage_sqs_arn

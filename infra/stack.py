@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Stack
+from aws_cdk import Environment, Stack
 from constructs import Construct
 
 from infra.construct import DEFAULT_ID, PipelineProps, RdsSnapshotExportPipeline
@@ -25,11 +26,21 @@ class RdsS3ExportStack(Stack):
         *,
         props: PipelineProps,
         definition_path: Path = ASL_PATH,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
-        config = props.config()
-        super().__init__(scope, construct_id, stack_name=config.pipeline_name)
+        config = props.config(environment)
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=config.pipeline_name,
+            # explicit only in cross-account delivery (the data account's policies name this
+            # account's roles); otherwise environment-agnostic, as before
+            env=Environment(account=config.account, region=config.region)
+            if config.cross_account
+            else None,
+        )
         self.pipeline = RdsSnapshotExportPipeline(
-            self, DEFAULT_ID, props, definition_path=definition_path
+            self, DEFAULT_ID, props, definition_path=definition_path, environment=environment
         )
         self.config = self.pipeline.config
         self.storage = self.pipeline.storage

@@ -199,6 +199,24 @@ class Resolver:
                 name = str(self(props.get("RoleName", logical_id)))
                 self.refs[logical_id] = name
                 self.attrs[(logical_id, "Arn")] = self.role_arn(name)
+        # A bucket with a fixed name (the data stack's, cross-account delivery): the export
+        # bucket when its name is the sandbox's, and then the key it encrypts with is the
+        # export key.
+        for logical_id, resource in self.resources.items():
+            props = resource.get("Properties", {})
+            if resource["Type"] != "AWS::S3::Bucket" or "BucketName" not in props:
+                continue
+            name = str(self(props["BucketName"]))
+            self.refs[logical_id] = name
+            self.attrs[(logical_id, "Arn")] = f"arn:{n.partition}:s3:::{name}"
+            if name != n.bucket:
+                continue
+            for rule in props.get("BucketEncryption", {}).get(
+                "ServerSideEncryptionConfiguration", []
+            ):
+                key = rule.get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID")
+                if key is not None:
+                    self._bind(key, n.key_arn, n.key_arn)
         # The export bucket, key and role are the ones the start-export function is given.
         for resource in self.resources.values():
             env = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
@@ -268,6 +286,9 @@ class Policies:
     trust: dict[str, dict[str, Any]]  # role ARN -> its trust policy
     names: Names
     template: Mapping[str, Any] = field(repr=False)
+    # ARN of a bucket or key in another account -> that account (cross-account delivery);
+    # every other resource is in `names.account`
+    resource_accounts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_template(cls, template: Mapping[str, Any], names: Names) -> Policies:
@@ -308,6 +329,50 @@ class Policies:
             for logical_id, principal in role_of.items()
         }
         return cls(arns, identity, resource_policies, trust, names, template)
+
+    @classmethod
+    def cross_account(cls, pipeline: Policies, data: Policies) -> Policies:
+        """Cross-account delivery: the identity and trust policies of both accounts' roles,
+        the bucket policy and the key policy from the data account's template only (its
+        bucket and key), each resource of the data account marked as such, so that the
+        evaluator applies the cross-account rule: a request of a pipeline role on them is
+        allowed only when its IAM policy and the resource's policy both allow it
+        (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html)."""
+        bucket = f"arn:{data.names.partition}:s3:::{data.names.bucket}"
+        owned = dict.fromkeys((bucket, data.names.key_arn), data.names.account)
+        return cls(
+            {**pipeline.principal_arns, **data.principal_arns},
+            {**pipeline.identity, **data.identity},
+            {
+                **{k: v for k, v in pipeline.resource.items() if k not in owned},
+                **{k: v for k, v in data.resource.items() if k in owned},
+            },
+            {**pipeline.trust, **data.trust},
+            pipeline.names,
+            pipeline.template,
+            owned,
+        )
+
+    def resource_account(self, request: Request) -> str:
+        """The account that owns the request's resource."""
+        resource = request.resource
+        if request.action.startswith("s3:"):
+            resource = (
+                f"arn:{self.names.partition}:s3:::" + resource.split(":::", 1)[-1].split("/", 1)[0]
+            )
+        return self.resource_accounts.get(resource, self.names.account)
+
+    def without_resource_statement(self, sid: str) -> Policies:
+        """A copy whose bucket and key policies lack the statement `sid` (for tests)."""
+        resource = copy.deepcopy(self.resource)
+        found = False
+        for policy in resource.values():
+            kept = [s for s in policy.get("Statement", []) if s.get("Sid") != sid]
+            found |= len(kept) != len(policy.get("Statement", []))
+            policy["Statement"] = kept
+        if not found:
+            raise KeyError(f"no resource policy statement {sid}")
+        return self.replace(resource=resource)
 
     def replace(self, **changes: Any) -> Policies:
         """A deep copy with some fields replaced (for tests that mutate a policy)."""
@@ -471,7 +536,8 @@ def _caller(request: Request, policies: Policies) -> Caller:
     if request.principal not in policies.identity:
         raise KeyError(f"no role in the template for principal {request.principal}")
     arn = policies.principal_arns[request.principal]
-    keys = {"aws:PrincipalArn": arn, "aws:PrincipalAccount": policies.names.account}
+    # the role's own account (the data account's Snowflake role, cross-account delivery)
+    keys = {"aws:PrincipalArn": arn, "aws:PrincipalAccount": arn.split(":")[4]}
     return arn, policies.identity[request.principal], keys
 
 
@@ -498,10 +564,17 @@ def evaluate_each(
                 "principal": principal,
                 "action": request.action,
                 "resource": request.resource,
-                "accountId": policies.names.account,
+                "accountId": policies.resource_account(request),
                 "context": {
                     **keys,
                     "aws:RequestedRegion": policies.names.region,
+                    # S3 sends the bucket owner's account with every bucket and object request
+                    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html
+                    **(
+                        {"s3:ResourceAccount": policies.resource_account(request)}
+                        if request.action.startswith("s3:")
+                        else {}
+                    ),
                     **request.context_dict(),
                 },
                 "identityPolicies": identity,

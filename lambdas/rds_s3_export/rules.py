@@ -367,6 +367,12 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     # The Glue database the pipeline keeps one table per exported table in (Athena), pointing
     # at the newest export; "" (the default): no catalog (rds_s3_export.catalog)
     "glue_database": "",
+    # Cross-account delivery (infra/data_stack.py): the account of the data stack (bucket, key,
+    # Snowflake role), its region ("" = the pipeline's own; another one is refused), and the
+    # pipeline's own account ("" = CDK_DEFAULT_ACCOUNT, the account of the CLI's credentials)
+    "data_account_id": "",
+    "data_region": "",
+    "pipeline_account_id": "",
 }
 
 # A Glue database name: 1 to 255 characters of the single-line string pattern

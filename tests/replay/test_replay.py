@@ -15,7 +15,7 @@ import ast
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 import infra.storage
-from infra.application import create_app, read_context_file
-from infra.config import PipelineConfig
+from infra.application import create_stacks, read_context_file
+from infra.config import ENV_ACCOUNT, ENV_REGION, PipelineConfig
 from rds_s3_export.steps import purge_prefix
 from sandbox import events as sb_events
 from sandbox import export_files, iam_policies, iam_replay
@@ -105,6 +105,9 @@ ACKNOWLEDGED_UNUSED_IN: dict[tuple[str, str, str], str] = {
     ("many", STATE_MACHINE, "states:StartExecution"): "The same statement as in every "
     "configuration; the single-database configurations replay a purge that continues in a new "
     "execution, and a continued run of one database is no different among several.",
+    ("cross-account", STATE_MACHINE, "states:StartExecution"): "The same statement as in "
+    "every configuration; the continuation of a purge does not touch the bucket or the key, so "
+    "the cross-account configuration does not replay it (the instance configuration does).",
     ("events", STATE_MACHINE, "states:StartExecution"): "The same statement as in every "
     "configuration; the instance, cluster and imported configurations replay a purge that "
     "continues in a new execution, and the event triggers do not change how a purge continues.",
@@ -164,6 +167,15 @@ IMPORTED = {
 EVENTS = {"snapshot_events": "true", "backup_vault": "nightly", "source": "latest-automated"}
 # the Glue catalog of issue 20: tables created, updated and deleted after each export
 GLUE = {"glue_database": "shop_exports"}
+# Cross-account delivery (issue 19): the bucket, the key and the Snowflake role in a data
+# account; the pipeline in the sandbox's account, made explicit as the CDK CLI makes it.
+DATA_ACCOUNT = "222222222222"
+PIPELINE_ENVIRONMENT = {ENV_ACCOUNT: ACCOUNT, ENV_REGION: REGION}
+CROSS_ACCOUNT = {
+    "data_account_id": DATA_ACCOUNT,
+    "snowflake_iam_user_arn": SNOWFLAKE_USER,
+    "snowflake_external_id": SNOWFLAKE_EXTERNAL_ID,
+}
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "instance": {},
     "cluster": CLUSTER,
@@ -171,6 +183,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "imported": IMPORTED,
     "events": EVENTS,
     "glue": GLUE,
+    "cross-account": CROSS_ACCOUNT,
 }
 
 
@@ -304,6 +317,8 @@ def snowflake_reads(sb: Sandbox, config: PipelineConfig, outcome: Outcome) -> No
     assert sb.iam is not None
     prefix = f"{config.databases[0].s3_prefix}/"
     env = sb.iam.env
+    if config.data_account_id:  # the role is the data account's: S3 calls KMS as that account
+        env = dataclasses.replace(env, account=config.data_account_id)
     reads = iam_replay.requests_for(
         SNOWFLAKE_ROLE, "s3", "ListObjectsV2", {"Bucket": sb.settings.bucket, "Prefix": prefix}, env
     )
@@ -398,6 +413,15 @@ SCENARIOS: dict[str, dict[str, Scenario]] = {
         "failed export": failed_export,
         "retention": retention,
     },
+    # the calls that reach the data account's bucket and key, from each role that makes them
+    "cross-account": {
+        "happy path": happy_path,
+        "latest-automated": latest_automated,
+        "dry run": dry_run,
+        "failed export": failed_export,
+        "retention": retention,
+        "snowflake reads": snowflake_reads,
+    },
     "events": {
         "event, catch-up, near miss": event_then_catch_up,
         "backup job": backup_job,
@@ -417,11 +441,26 @@ class Replay:
     requests: dict[str, list[Request]]
     names: dict[str, iam_policies.Names]
     outcomes: dict[str, Outcome]
+    data_template: dict[str, Any] | None = None  # cross-account delivery: the data stack's
 
-    def policies(self, scenario: str, template: dict[str, Any] | None = None) -> Policies:
+    def policies(
+        self,
+        scenario: str,
+        template: dict[str, Any] | None = None,
+        data_template: dict[str, Any] | None = None,
+    ) -> Policies:
         """The stack's policies for `scenario`'s names; an imported key's policy is the one
-        docs/deploy.md asks for (each role that uses the key named, no root delegation)."""
+        docs/deploy.md asks for (each role that uses the key named, no root delegation). In
+        cross-account delivery, the identity policies of the pipeline's template and the
+        bucket and key policies of the data stack's (`Policies.cross_account`)."""
         policies = Policies.from_template(template or self.template, self.names[scenario])
+        data = data_template or self.data_template
+        if data is not None:
+            names = self.names[scenario]
+            data_names = dataclasses.replace(
+                names, account=DATA_ACCOUNT, function_arns={}, state_machine_arn=""
+            )
+            return Policies.cross_account(policies, Policies.from_template(data, data_names))
         if self.config.kms_key_arn:
             policies = policies.with_key_policy(policies.key_policy_naming_each_role())
         return policies
@@ -456,27 +495,70 @@ class Replay:
 
 
 def settings_for(name: str) -> Settings:
-    """The sandbox configured with the very context the stack was synthesised from."""
-    return Settings(**{**read_context_file(), **CONFIGURATIONS[name]})
+    """The sandbox configured with the very context the stack was synthesised from. The
+    sandbox has one account: in cross-account delivery it runs the same calls in it, and
+    `_in_the_data_account` moves the bucket and the key to the data account afterwards."""
+    context = {**read_context_file(), **CONFIGURATIONS[name]}
+    context.pop("data_account_id", None)
+    return Settings(**context)
+
+
+Synthesised = tuple[PipelineConfig, dict[str, Any], dict[str, Any] | None]
+
+
+def synthesise_stacks(context: dict[str, Any], outdir: Path) -> Synthesised:
+    """The configuration, the pipeline stack's template and the data stack's (or None), for
+    the sandbox's account and region (CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION)."""
+    stacks = create_stacks(context, outdir=str(outdir), environment=PIPELINE_ENVIRONMENT)
+    try:
+        stacks.app.synth()
+    except RuntimeError as err:  # validation findings: the compliance tests report them
+        raise AssertionError(f"synthesis into {outdir.name} failed: {err}") from err
+    data = (
+        json.loads((outdir / stacks.data.template_file).read_text())
+        if stacks.data is not None
+        else None
+    )
+    template = json.loads((outdir / stacks.pipeline.template_file).read_text())
+    return stacks.pipeline.config, template, data
 
 
 def synthesise(context: dict[str, Any], outdir: Path) -> tuple[PipelineConfig, dict[str, Any]]:
-    app, stack = create_app(context, outdir=str(outdir))
-    try:
-        app.synth()
-    except RuntimeError as err:  # validation findings: the compliance tests report them
-        raise AssertionError(f"synthesis into {outdir.name} failed: {err}") from err
-    return stack.config, json.loads((outdir / stack.template_file).read_text())
+    config, template, _ = synthesise_stacks(context, outdir)
+    return config, template
 
 
 @cache
-def _synth(name: str, tmp: Path) -> tuple[PipelineConfig, dict[str, Any]]:
-    return synthesise({**read_context_file(), **CONFIGURATIONS[name]}, tmp / f"cdk.out.{name}")
+def _synth(name: str, tmp: Path) -> Synthesised:
+    return synthesise_stacks(
+        {**read_context_file(), **CONFIGURATIONS[name]}, tmp / f"cdk.out.{name}"
+    )
+
+
+def _in_the_data_account(
+    requests: Iterable[Request], renamed: Mapping[str, str], data_account: str
+) -> list[Request]:
+    """The sandbox's requests with its key and export role renamed to the data account's key
+    and the role's fixed name (`renamed`: sandbox ARN -> deployed ARN); the Snowflake role's
+    KMS requests are made as the data account (kms:CallerAccount)."""
+    moved = []
+    for request in requests:
+        context = request.context_dict()
+        if request.principal == SNOWFLAKE_ROLE and "kms:CallerAccount" in context:
+            context["kms:CallerAccount"] = data_account
+        moved.append(
+            dataclasses.replace(
+                request,
+                resource=renamed.get(request.resource, request.resource),
+                context=iam_replay.freeze_context(context),
+            )
+        )
+    return moved
 
 
 def _replay(name: str, tmp: Path, only: tuple[str, ...] = ()) -> Replay:
-    config, template = _synth(name, tmp)
-    replay = Replay(config, template, {}, {}, {})
+    config, template, data_template = _synth(name, tmp)
+    replay = Replay(config, template, {}, {}, {}, data_template)
     for scenario, play in SCENARIOS[name].items():
         if only and scenario not in only:
             continue
@@ -503,6 +585,24 @@ def _replay(name: str, tmp: Path, only: tuple[str, ...] = ()) -> Replay:
                 literals={config.kms_key_arn: sb.key_arn} if config.kms_key_arn else {},
                 alert_topic_arn=sb.alert_topic_arn,
             )
+            if config.data_account_id:
+                # the data account's key (same id), the export role by its fixed name; the
+                # templates' fixed bucket name and the key's alias ARN stand for the sandbox's
+                key_arn = sb.key_arn.replace(f":{ACCOUNT}:", f":{config.data_account_id}:")
+                role_arn = config.role_arns()["export_role"]
+                renamed = {sb.key_arn: key_arn, sb.role_arn: role_arn}
+                replay.requests[scenario] = _in_the_data_account(
+                    replay.requests[scenario], renamed, config.data_account_id
+                )
+                replay.names[scenario] = dataclasses.replace(
+                    replay.names[scenario],
+                    key_arn=key_arn,
+                    export_role_arn=role_arn,
+                    literals={
+                        config.data_bucket_name: sb.settings.bucket,
+                        config.data_key_alias_arn: key_arn,
+                    },
+                )
             replay.outcomes[scenario] = outcome
     return replay
 
@@ -547,6 +647,9 @@ EXPECTED_OUTCOMES = {
     ("many", "many databases"): ["SUCCEEDED"] * 6,
     ("imported", "happy path"): ["SUCCEEDED", "SUCCEEDED"],
     ("imported", "snowflake reads"): ["SUCCEEDED"],
+    ("cross-account", "happy path"): ["SUCCEEDED", "SUCCEEDED"],
+    ("cross-account", "failed export"): ["SUCCEEDED", "FAILED ExportFailed"],
+    ("cross-account", "snowflake reads"): ["SUCCEEDED"],
     ("events", "event, catch-up, near miss"): [
         "SUCCEEDED",
         "SUCCEEDED UP_TO_DATE",
@@ -1083,3 +1186,143 @@ def test_replay_leaves_out_the_roles_of_cdk_helper_functions(
     assert iam_policies.unused_grants(policies, replay.requests["happy path"]) == (
         iam_policies.unused_grants(replay.policies("happy path"), replay.requests["happy path"])
     )
+
+
+# --- cross-account delivery (issue 19) ----------------------------------------------------------
+
+
+def _without_statement(template: dict[str, Any], sid: str) -> dict[str, Any]:
+    """A copy of the data stack's template without the bucket or key policy statement `sid`."""
+    changed = json.loads(json.dumps(template))
+    found = 0
+    for resource in changed["Resources"].values():
+        props = resource.get("Properties", {})
+        document = props.get("PolicyDocument") or props.get("KeyPolicy")
+        if resource["Type"] in ("AWS::S3::BucketPolicy", "AWS::KMS::Key") and document:
+            kept = [s for s in document["Statement"] if s.get("Sid") != sid]
+            found += len(document["Statement"]) - len(kept)
+            document["Statement"] = kept
+    assert found == 1, f"{sid}: {found} statements"
+    return changed
+
+
+def test_replay_cross_account_requests_are_evaluated_across_accounts(
+    replays: Callable[..., Replay],
+) -> None:
+    """The bucket and key are the data account's: a pipeline role's request on them is a
+    cross-account request, and the bucket and key policies evaluated are the data stack's."""
+    replay = replays("cross-account", ("happy path",))
+    assert replay.data_template is not None
+    policies = replay.policies("happy path")
+    assert replay.outcomes["happy path"].statuses == ["SUCCEEDED", "SUCCEEDED"]
+    across = [
+        r
+        for r in replay.requests["happy path"]
+        if policies.resource_account(r) == DATA_ACCOUNT
+        and policies.principal_arns.get(r.principal, "").split(":")[4] == ACCOUNT
+    ]
+    kinds = {(r.principal, r.action) for r in across}
+    print(f"cross-account requests of the happy path: {len(across)}, {len(kinds)} kinds")
+    for expected in [
+        (EXPORT_ROLE, "s3:PutObject"),
+        ("function:purge_prefix", "s3:DeleteObject"),
+        ("function:publish_manifest", "s3:PutObject"),
+        ("function:start_export", "kms:CreateGrant"),
+        ("function:publish_manifest", "kms:GenerateDataKey"),
+    ]:
+        assert expected in kinds, expected
+    # the bucket's and the key's policies are the data stack's, naming the roles by ARN
+    bucket = policies.resource[f"arn:aws:s3:::{policies.names.bucket}"]
+    key = policies.resource[policies.names.key_arn]
+    principals = {
+        json.dumps(s["Principal"])
+        for s in bucket["Statement"] + key["Statement"]
+        if s["Effect"] == "Allow"
+    }
+    assert all(f":{ACCOUNT}:role/" in p or f":{DATA_ACCOUNT}:root" in p for p in principals)
+    assert replay.denied() == []
+
+
+# (a statement of the data stack's bucket or key policy, the role it names, an action it grants)
+DATA_SIDE_GRANTS = [
+    ("ExportRoleS30", EXPORT_ROLE, "s3:PutObject*"),
+    ("PurgePrefixS31", "function:purge_prefix", "s3:DeleteObject"),
+    ("PublishManifestS32", "function:publish_manifest", "s3:PutObject"),
+    ("ValidateInputS30", "function:validate_input", "s3:ListBucket"),
+    ("StartExportKey1", "function:start_export", "kms:CreateGrant"),
+    ("PublishManifestKey0", "function:publish_manifest", "kms:GenerateDataKey"),
+]
+
+
+@pytest.mark.parametrize(("sid", "principal", "action"), DATA_SIDE_GRANTS)
+def test_replay_cross_account_fails_without_the_data_accounts_grant(
+    replays: Callable[..., Replay], sid: str, principal: str, action: str
+) -> None:
+    """Done-when of issue 19: a grant removed from the data account's bucket or key policy
+    fails the replay, though the pipeline's IAM policy still allows it."""
+    replay = replays("cross-account", ("happy path",))
+    assert replay.data_template is not None
+    data = _without_statement(replay.data_template, sid)
+
+    denied = replay.denied(lambda scenario: replay.policies(scenario, data_template=data))
+
+    assert denied, f"{sid} removed from the data stack went unnoticed"
+    assert all(f"] ImplicitlyDenied: {principal}: " in line for line in denied), denied
+    assert any(f": {principal}: {action.rstrip('*')} on " in line for line in denied), denied
+
+
+@pytest.mark.parametrize(("sid", "principal", "action"), DATA_SIDE_GRANTS)
+def test_replay_cross_account_fails_without_the_pipeline_roles_grant(
+    replays: Callable[..., Replay], sid: str, principal: str, action: str
+) -> None:
+    """Done-when of issue 19: the same grant removed from the pipeline role's IAM policy fails
+    the replay, though the data account's policy still allows it (both sides must allow)."""
+    replay = replays("cross-account", ("happy path",))
+
+    def without(scenario: str) -> Policies:
+        return replay.policies(scenario).drop_statement(principal, action)
+
+    denied = replay.denied(without)
+
+    assert denied, f"{principal}'s {action} removed from its IAM policy went unnoticed"
+    # the action as the policy writes it (the export role's s3:PutObject* is AWS's own)
+    requested = action.rstrip("*")
+    assert all(f"] ImplicitlyDenied: {principal}: {requested}" in line for line in denied), denied
+    assert any(f"] ImplicitlyDenied: {principal}: {requested} on " in line for line in denied)
+
+
+def test_replay_cross_account_a_bucket_of_that_name_in_another_account_gets_nothing(
+    replays: Callable[..., Replay],
+) -> None:
+    """The bucket's name is known in advance: anyone may make a bucket of that name in their
+    own account first. The pipeline roles' S3 statements hold only for the data account's
+    bucket (`s3:ResourceAccount`), so even a bucket policy that lets everyone write gets no
+    export and no manifest."""
+    replay = replays("cross-account", ("happy path",))
+    policies = replay.policies("happy path")
+    bucket = f"arn:aws:s3:::{policies.names.bucket}"
+    writes = [
+        r
+        for r in replay.requests["happy path"]
+        if r.action in ("s3:PutObject", "s3:DeleteObject", "s3:ListBucket")
+    ]
+    assert {r.principal for r in writes} >= {EXPORT_ROLE, "function:publish_manifest"}
+    open_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": "*"}
+        ],
+    }
+    squatted = policies.replace(
+        resource={**policies.resource, bucket: open_policy},
+        resource_accounts={**policies.resource_accounts, bucket: "333333333333"},
+    )
+
+    decisions = iam_policies.evaluate(writes, squatted)
+
+    assert decisions and all(d.result == "ImplicitlyDenied" for d in decisions), [
+        d.request.describe() for d in decisions if d.allowed
+    ]
+    # the same requests, the same open policy, on the data account's bucket: allowed
+    owned = policies.replace(resource={**policies.resource, bucket: open_policy})
+    assert all(d.allowed for d in iam_policies.evaluate(writes, owned))
