@@ -138,11 +138,11 @@ def test_snowflakes_role_in_the_data_account_reads_every_file_the_manifest_lists
     assert second.output
 
     # Snowflake's integration assumes the read-only role of the data account
-    role = f"arn:aws:iam::{DATA}:role/{cross.settings.pipeline_name}-snowflake"
-    assert cross.snowflake_role_arn == role
+    role_name = f"{cross.settings.pipeline_name}-snowflake"
+    assert cross.snowflake_role_arn == f"arn:aws:iam::{DATA}:role/{role_name}"
     who = cross.snowflake_client("sts").get_caller_identity()
     assert who["Account"] == DATA
-    assert who["Arn"] == f"arn:aws:sts::{DATA}:assumed-role/{role.split('/')[-1]}/snowflake"
+    assert who["Arn"] == f"arn:aws:sts::{DATA}:assumed-role/{role_name}/snowflake"
 
     read = accounts.read_published_export(cross.snowflake_client, cross.settings.bucket, PREFIX)
 
