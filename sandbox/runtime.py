@@ -275,9 +275,7 @@ class Sandbox:
     def _assumed(self, arn: str, session: str) -> accounts.AssumedRoleClients:
         return accounts.AssumedRoleClients(
             lambda: self.client("sts"),
-            lambda service, **credentials: boto3.client(  # type: ignore[call-overload]
-                service, region_name=REGION, **credentials
-            ),
+            lambda service, **credentials: boto3.client(service, region_name=REGION, **credentials),
             arn,
             session,
         )
