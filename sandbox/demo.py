@@ -20,7 +20,8 @@ what RDS said and how long the state machine waits before the next look (simulat
 No AWS account or credentials are used: moto is the AWS here.
 
 ``--cross-account`` (issue 19) runs the same nights with the bucket, the export KMS key and
-Snowflake's read-only role in a second moto account (the data platform's, DEMO_DATA_ACCOUNT),
+Snowflake's read-only role in a second moto account (the data platform's, DEMO_DATA_ACCOUNT;
+the database and the pipeline in DEMO_PIPELINE_ACCOUNT),
 prints the cross-account ARNs, and after each successful night reads ``_manifest.json`` and
 every file it lists as Snowflake's role of the data account (the stage is mirrored as that
 role too).
@@ -66,7 +67,9 @@ def source_rows(database: fixture_db.FixtureDatabase) -> dict[str, int]:
 
 
 FIRST_NIGHT = datetime(2025, 3, 3, 21, 0, tzinfo=UTC)  # a Monday, at the default schedule
-DEMO_DATA_ACCOUNT = "222222222222"  # --cross-account: the data platform's account
+# --cross-account: the database's account and the data platform's
+DEMO_PIPELINE_ACCOUNT = "111111111111"
+DEMO_DATA_ACCOUNT = "222222222222"
 
 
 def fmt_time(sb: Sandbox) -> str:
@@ -285,7 +288,7 @@ def run(sb: Sandbox, title: str, execution_input: dict[str, Any], name: str) -> 
 
 def print_accounts(sb: Sandbox) -> None:
     """Where each resource is, by ARN: the pipeline's account and the data account."""
-    print(f"pipeline account {ACCOUNT} (the database's): RDS, functions, state machine, roles")
+    print(f"pipeline account {sb.account} (the database's): RDS, functions, state machine, roles")
     print(f"  export role      {sb.role_arn}")
     print(f"  StartExport role {sb.function_role_arns['start_export']}")
     print(f"  state machine    {sb.state_machine_arn}")
@@ -317,10 +320,16 @@ def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     database = fixture_db.MYSQL if "--mysql" in args else DEMO_DATABASE
     data_account = DEMO_DATA_ACCOUNT if "--cross-account" in args else None
+    account = DEMO_PIPELINE_ACCOUNT if data_account else ACCOUNT
     t0 = time.monotonic()
     print("rds-s3-export local demo: the real ASL file and handlers on moto (no AWS account)")
     with (
-        Sandbox(timing=DEMO_TIMING, start=FIRST_NIGHT, data_account_id=data_account) as sb,
+        Sandbox(
+            timing=DEMO_TIMING,
+            start=FIRST_NIGHT,
+            data_account_id=data_account,
+            pipeline_account_id=account,
+        ) as sb,
         tempfile.TemporaryDirectory(prefix="rds-s3-export-demo-") as tmp,
         connect() as cursor,
     ):

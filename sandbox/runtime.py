@@ -10,6 +10,7 @@ No AWS credentials are read: fake ones are set for the duration of the sandbox.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -155,15 +156,19 @@ class Sandbox:
         timing: Timing | None = None,
         start: datetime | None = None,
         record_iam: bool = False,
+        *,
         data_account_id: str | None = None,
+        pipeline_account_id: str = ACCOUNT,
     ) -> None:
         self.settings = settings or Settings()
         # issue 19: the bucket, the export key and Snowflake's role in the data platform's
-        # account; everything else in the pipeline's (ACCOUNT). None: one account, as before.
+        # account; everything else in the pipeline's, `account` (moto's default one unless
+        # named: sandbox.events, backup_sim and bench assume the default). None: one account.
+        self.account = accounts.check_account_id(pipeline_account_id, "pipeline_account_id")
         self.data_account_id = data_account_id
         if data_account_id is not None:
             accounts.check_account_id(data_account_id, "data_account_id")
-            if data_account_id == ACCOUNT:
+            if data_account_id == self.account:
                 raise ValueError(
                     f"data_account_id {data_account_id} is the pipeline's account: leave it "
                     "unset for one account"
@@ -209,6 +214,8 @@ class Sandbox:
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
+        if self.account != ACCOUNT:
+            self._stack.enter_context(seams.default_account(self.account))
         if not self._record_iam:  # moto set a fresh default session; it restores the old one
             boto3.DEFAULT_SESSION = _reusing_session()
         self._stack.enter_context(
@@ -221,7 +228,11 @@ class Sandbox:
         self._provision()
         if self._record_iam:  # before any handler makes its clients
             env = iam_replay.Env(
-                ACCOUNT, REGION, self.settings.bucket, self.key_arn, snapshot_tags=_snapshot_tags
+                self.account,
+                REGION,
+                self.settings.bucket,
+                self.key_arn,
+                snapshot_tags=functools.partial(_snapshot_tags, account=self.account),
             )
             self.iam = self._stack.enter_context(iam_replay.Recorder(env).installed())
             # the recorder hooks only the clients made from now on, and the simulated RDS
@@ -270,7 +281,7 @@ class Sandbox:
     @property
     def bucket_account(self) -> str:
         """The account the export bucket (and the export key) lives in."""
-        return self.data_account_id or ACCOUNT
+        return self.data_account_id or self.account
 
     def _assumed(self, arn: str, session: str) -> accounts.AssumedRoleClients:
         return accounts.AssumedRoleClients(
@@ -341,9 +352,9 @@ class Sandbox:
 
     def _provision_two_accounts(self, data_account: str) -> None:
         """The data stack in `data_account` (bucket, export key, Snowflake's read-only role),
-        made as the data account's deploy role; the pipeline's roles in ACCOUNT, named as the
+        made as the data account's deploy role; the pipeline's roles in its account, named as the
         data stack's policies name them (accounts.PipelineRoles)."""
-        roles = accounts.PipelineRoles(self.settings.pipeline_name, ACCOUNT)
+        roles = accounts.PipelineRoles(self.settings.pipeline_name, self.account)
         deployer = accounts.CDK_DEPLOY_ROLE.format(account=data_account, region=REGION)
         self._data = self._assumed(accounts.role_arn(data_account, deployer), "data-stack")
         # the pipeline's account: the export role RDS assumes, and one role per function
@@ -444,7 +455,7 @@ class Sandbox:
         self, database: str, age_hours: float, cluster: bool = False, status: str = "available"
     ) -> str:
         """An automated snapshot taken `age_hours` ago (RDS names them `rds:<db>-<date>`)."""
-        backend = rds_backends[ACCOUNT][REGION]
+        backend = rds_backends[self.account][REGION]
         taken = self.clock.now() - timedelta(hours=age_hours)
         ident = f"rds:{database}-{taken.strftime('%Y-%m-%d-%H-%M')}"
         if cluster:
@@ -463,7 +474,7 @@ class Sandbox:
         """A COMPLETE export task of `database` into `s3_prefix` that took `seconds`, finished
         `days_ago` days ago: the history DescribeExportTasks shows a second night (its files
         are gone, as the purge would have removed them). Returns its identifier."""
-        backend = rds_backends[ACCOUNT][REGION]
+        backend = rds_backends[self.account][REGION]
         prefix = s3_prefix or self.settings.config.databases[0].s3_prefix
         snapshot_id = self.add_automated_snapshot(database, age_hours=24 * days_ago + 1)
         snapshot = backend.database_snapshots[snapshot_id]
@@ -515,9 +526,9 @@ class Sandbox:
         interval = 0.2 if on_state is not None else 0.02
         while True:
             # the cheap look at the status; the API's full answer only once it has ended
-            finished = seams.execution_status(ACCOUNT, REGION, arn) != "RUNNING"
+            finished = seams.execution_status(self.account, REGION, arn) != "RUNNING"
             if on_state is not None or finished:
-                history = _history(sfn, arn)
+                history = _history(sfn, arn, self.account)
                 for event in history[seen:]:
                     record = _state_record(event, entered)
                     if record is not None:
@@ -627,21 +638,21 @@ def _trust(principal: dict[str, str]) -> str:
     )
 
 
-def _snapshot_tags(kind: str, ident: str) -> dict[str, str]:
+def _snapshot_tags(kind: str, ident: str, account: str = ACCOUNT) -> dict[str, str]:
     """The tags the simulated RDS holds on a snapshot, read from moto's backend (a client call
     here would itself be recorded by the IAM replay)."""
-    backend = rds_backends[ACCOUNT][REGION]
+    backend = rds_backends[account][REGION]
     table = backend.cluster_snapshots if kind == "cluster-snapshot" else backend.database_snapshots
     snapshot = table.get(ident) or table.get(ident.lower())
     tags = getattr(snapshot, "tags", None) or []
     return {t["Key"]: t["Value"] for t in tags}
 
 
-def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+def _history(sfn: Any, arn: str, account: str = ACCOUNT) -> list[dict[str, Any]]:
     """GetExecutionHistory's events, as boto3 gives them (read from moto's backend: see
     sandbox/seams.py)."""
     output = sfn.meta.service_model.operation_model("GetExecutionHistory").output_shape
-    return seams.execution_history(ACCOUNT, REGION, arn, output.members["events"])
+    return seams.execution_history(account, REGION, arn, output.members["events"])
 
 
 def api_history(sfn: Any, arn: str) -> list[dict[str, Any]]:

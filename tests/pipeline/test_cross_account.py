@@ -1,7 +1,7 @@
 """Issue 19: nights with the export bucket in the data platform's account.
 
-The sandbox's pipeline account is moto's default one (sandbox.runtime.ACCOUNT); the bucket,
-the export KMS key and Snowflake's read-only role are made in DATA (sandbox/accounts.py says how
+The functions, the state machine, the RDS instance and the pipeline's roles are in PIPELINE; the
+bucket, the export KMS key and Snowflake's read-only role in DATA (sandbox/accounts.py says how
 moto keeps the two apart). The expected ARNs are built here from the account IDs and AWS's
 documented ARN formats, not read back from the sandbox:
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html (IAM, STS) and
@@ -15,7 +15,9 @@ import re
 import uuid
 from collections.abc import Iterator
 
+import boto3
 import pytest
+from moto import mock_aws
 from moto.s3.models import s3_backends
 from moto.sts.models import sts_backends
 
@@ -23,6 +25,7 @@ from sandbox import accounts
 from sandbox.rds_sim import ExportOutcome, Timing
 from sandbox.runtime import ACCOUNT, REGION, RunResult, Sandbox, Settings
 
+PIPELINE = "111111111111"  # the database's account (not moto's default, ACCOUNT)
 DATA = "222222222222"
 PREFIX = "exports/mydb"
 
@@ -30,7 +33,7 @@ PREFIX = "exports/mydb"
 @pytest.fixture
 def cross(settings: Settings, timing: Timing) -> Iterator[Sandbox]:
     """A sandbox whose bucket, export key and Snowflake role are in DATA, with `mydb`."""
-    with Sandbox(settings, timing, data_account_id=DATA) as sb:
+    with Sandbox(settings, timing, data_account_id=DATA, pipeline_account_id=PIPELINE) as sb:
         sb.add_instance("mydb")
         yield sb
 
@@ -49,8 +52,10 @@ def _key_arn_pattern(account: str) -> re.Pattern[str]:
 
 def test_two_nights_export_purge_and_publish_in_the_data_accounts_bucket(cross: Sandbox) -> None:
     name = cross.settings.pipeline_name
-    export_role = f"arn:aws:iam::{ACCOUNT}:role/{name}-rds-export"
+    export_role = f"arn:aws:iam::{PIPELINE}:role/{name}-rds-export"
     bucket = cross.settings.bucket
+    # the sandbox's own calls, like the handlers', land in the pipeline's account
+    assert cross.client("sts").get_caller_identity()["Account"] == PIPELINE
 
     first = _night(cross, 1)
     second = _night(cross, 2)
@@ -71,6 +76,7 @@ def test_two_nights_export_purge_and_publish_in_the_data_accounts_bucket(cross: 
     # ListBuckets lists it (bucket names are global, a bucket has one owning account)
     assert s3_backends.bucket_accounts[bucket] == ("aws", DATA)
     assert bucket in s3_backends[DATA]["aws"].buckets
+    assert bucket not in s3_backends[PIPELINE]["aws"].buckets
     assert bucket not in s3_backends[ACCOUNT]["aws"].buckets
     assert bucket in {b["Name"] for b in cross.data_client("s3").list_buckets()["Buckets"]}
     assert bucket not in {b["Name"] for b in cross.client("s3").list_buckets()["Buckets"]}
@@ -103,11 +109,11 @@ def test_two_nights_export_purge_and_publish_in_the_data_accounts_bucket(cross: 
         assert tasks[ident]["S3Bucket"] == bucket
         assert tasks[ident]["IamRoleArn"] == export_role
         assert tasks[ident]["KmsKeyId"] == cross.key_arn
-        assert accounts.account_of(tasks[ident]["SourceArn"]) == ACCOUNT
+        assert accounts.account_of(tasks[ident]["SourceArn"]) == PIPELINE
 
     # RDS wrote the files as the export role (assumed in the pipeline account), and every
     # object in the prefix is SSE-KMS under the data account's key
-    assumed = [r.role_arn for r in sts_backends[ACCOUNT]["aws"].assumed_roles]
+    assumed = [r.role_arn for r in sts_backends[PIPELINE]["aws"].assumed_roles]
     assert export_role in assumed
     s3 = cross.client("s3")
     keys = list(cross.listing(PREFIX))
@@ -121,13 +127,13 @@ def test_two_nights_export_purge_and_publish_in_the_data_accounts_bucket(cross: 
     lam = cross.client("lambda")
     assert len(cross.function_arns) == 8
     for module, arn in cross.function_arns.items():
-        assert accounts.account_of(arn) == ACCOUNT
+        assert accounts.account_of(arn) == PIPELINE
         role = lam.get_function(FunctionName=arn)["Configuration"]["Role"]
-        assert role == f"arn:aws:iam::{ACCOUNT}:role/{name}-{module.replace('_', '-')}"
+        assert role == f"arn:aws:iam::{PIPELINE}:role/{name}-{module.replace('_', '-')}"
     assert cross.function_role_arns["start_export"] == (
-        f"arn:aws:iam::{ACCOUNT}:role/{name}-start-export"
+        f"arn:aws:iam::{PIPELINE}:role/{name}-start-export"
     )
-    assert accounts.account_of(cross.state_machine_arn) == ACCOUNT
+    assert accounts.account_of(cross.state_machine_arn) == PIPELINE
 
 
 def test_snowflakes_role_in_the_data_account_reads_every_file_the_manifest_lists(
@@ -174,7 +180,7 @@ def test_the_reader_refuses_a_file_not_under_a_data_account_key(cross: Sandbox, 
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     if wrong == "pipeline-account-key":
         other = cross.client("kms").create_key()["KeyMetadata"]["Arn"]
-        assert _key_arn_pattern(ACCOUNT).fullmatch(other)
+        assert _key_arn_pattern(PIPELINE).fullmatch(other)
         expected = "outside account"
     else:
         other = f"arn:aws:kms:{REGION}:{DATA}:key/{uuid.uuid4()}"
@@ -206,11 +212,18 @@ def test_a_failed_export_is_discarded_from_the_data_accounts_bucket(cross: Sandb
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("22222222222", "12-digit"), ("acct-2222222", "12-digit"), (ACCOUNT, "pipeline's account")],
+    [("22222222222", "12-digit"), ("acct-2222222", "12-digit"), (PIPELINE, "pipeline's account")],
 )
 def test_the_data_account_id_is_checked(value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Sandbox(data_account_id=value)
+        Sandbox(data_account_id=value, pipeline_account_id=PIPELINE)
+
+
+def test_moto_s_default_account_comes_back_after_the_sandbox() -> None:
+    with Sandbox(data_account_id=DATA, pipeline_account_id=PIPELINE) as sb:
+        assert sb.client("sts").get_caller_identity()["Account"] == PIPELINE
+    with mock_aws():
+        assert boto3.client("sts", region_name=REGION).get_caller_identity()["Account"] == ACCOUNT
 
 
 def test_pipeline_roles_are_named_before_deploying() -> None:
