@@ -3,13 +3,19 @@
 In a cross-account deployment the export lands in a bucket of the data platform's account: the
 data stack (bucket, export KMS key, Snowflake's read-only role) is there, the pipeline stack
 (functions, state machine, export role) beside the database. `Sandbox(data_account_id=...)`
-builds the same split on moto.
+builds the same split on moto. RDS exports to a bucket of another account through the export
+role, and encrypts with a key of another account given by its key ARN, when the bucket policy
+and the key policy allow the role (the RDS guide's cross-account bucket and KMS key sections:
+https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.html, and
+StartExportTask's KmsKeyId:
+https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartExportTask.html).
 
 How moto keeps accounts apart (moto 5.2, verified in tests/pipeline/test_cross_account.py):
 
 * every request lands in one account's backends, chosen from the request's access key: the
-  sandbox's fake key belongs to no account, so its calls land in moto's default account
-  (`sandbox.runtime.ACCOUNT`, the pipeline's here); the credentials STS AssumeRole returns
+  sandbox's fake key belongs to no account, so its calls land in moto's fallback account
+  (`sandbox.runtime.ACCOUNT`, or the sandbox's `pipeline_account_id` through seam 13 of
+  sandbox/seams.py); the credentials STS AssumeRole returns
   for `arn:aws:iam::<account>:role/<name>` land in `<account>` (moto does not require the
   role to exist, nor check any trust or permission);
 * S3 bucket names are global: a bucket made in the data account is found by name from any
