@@ -18,6 +18,13 @@ next call loads night 2.
 Every state is printed as it runs, with its outcome, real time and, for the polling loops,
 what RDS said and how long the state machine waits before the next look (simulated time).
 No AWS account or credentials are used: moto is the AWS here.
+
+``--cross-account`` (issue 19) runs the same nights with the bucket, the export KMS key and
+Snowflake's read-only role in a second moto account (the data platform's, DEMO_DATA_ACCOUNT;
+the database and the pipeline in DEMO_PIPELINE_ACCOUNT),
+prints the cross-account ARNs, and after each successful night reads ``_manifest.json`` and
+every file it lists as Snowflake's role of the data account (the stage is mirrored as that
+role too).
 """
 
 from __future__ import annotations
@@ -33,10 +40,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sandbox import fixture_db
+from sandbox import accounts, fixture_db
 from sandbox.export_files import table_target
 from sandbox.rds_sim import ExportOutcome, Timing
-from sandbox.runtime import RunResult, Sandbox, StateRecord
+from sandbox.runtime import ACCOUNT, RunResult, Sandbox, StateRecord
 from snowflake_sql.__main__ import default_options
 from snowflake_sql.generate import CONTROL_TABLE, render
 from snowflake_sql.local import LocalSnowflake, connect, copy_prefix
@@ -60,6 +67,9 @@ def source_rows(database: fixture_db.FixtureDatabase) -> dict[str, int]:
 
 
 FIRST_NIGHT = datetime(2025, 3, 3, 21, 0, tzinfo=UTC)  # a Monday, at the default schedule
+# --cross-account: the database's account and the data platform's
+DEMO_PIPELINE_ACCOUNT = "111111111111"
+DEMO_DATA_ACCOUNT = "222222222222"
 
 
 def fmt_time(sb: Sandbox) -> str:
@@ -170,7 +180,9 @@ class SnowflakeSide:
     def mirror(self, sb: Sandbox) -> dict[str, Any]:
         """The stage's view of the bucket now; the manifest it holds."""
         shutil.rmtree(self.root, ignore_errors=True)
-        copy_prefix(sb.client("s3"), sb.settings.bucket, PREFIX, self.root)
+        # across accounts Snowflake reads as its role in the data account
+        s3 = sb.client("s3") if sb.data_account_id is None else sb.snowflake_client("s3")
+        copy_prefix(s3, sb.settings.bucket, PREFIX, self.root)
         manifest = json.loads((self.root / "_manifest.json").read_text())
         return dict(manifest)
 
@@ -274,12 +286,50 @@ def run(sb: Sandbox, title: str, execution_input: dict[str, Any], name: str) -> 
     return result
 
 
+def print_accounts(sb: Sandbox) -> None:
+    """Where each resource is, by ARN: the pipeline's account and the data account."""
+    print(f"pipeline account {sb.account} (the database's): RDS, functions, state machine, roles")
+    print(f"  export role      {sb.role_arn}")
+    print(f"  StartExport role {sb.function_role_arns['start_export']}")
+    print(f"  state machine    {sb.state_machine_arn}")
+    print(f"data account {sb.data_account_id} (the data platform's): bucket, key, Snowflake role")
+    listed = {b["Name"] for b in sb.data_client("s3").list_buckets()["Buckets"]}
+    where = "listed by" if sb.settings.bucket in listed else "NOT listed by"
+    print(f"  bucket           arn:aws:s3:::{sb.settings.bucket} ({where} its ListBuckets)")
+    print(f"  export key       {sb.key_arn}")
+    print(f"  Snowflake role   {sb.snowflake_role_arn}")
+
+
+def read_as_snowflake(sb: Sandbox) -> bool:
+    """Snowflake's role in the data account reads the manifest and every file it lists."""
+    try:
+        read = accounts.read_published_export(sb.snowflake_client, sb.settings.bucket, PREFIX)
+    except (accounts.ReadRefused, sb.snowflake_client("s3").exceptions.ClientError) as error:
+        print(f"   Snowflake's role could NOT read the export: {error}")
+        return False
+    keys = ", ".join(sorted(read.key_arns))
+    print(
+        f"   as {sb.snowflake_role_arn}: read _manifest.json and its {read.files} file(s) of "
+        f"{read.export_task_id} ({read.bytes} bytes, {sum(read.rows.values())} rows, as the "
+        f"manifest says), SSE-KMS under {keys}"
+    )
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
-    database = fixture_db.MYSQL if "--mysql" in (argv or sys.argv[1:]) else DEMO_DATABASE
+    args = argv if argv is not None else sys.argv[1:]
+    database = fixture_db.MYSQL if "--mysql" in args else DEMO_DATABASE
+    data_account = DEMO_DATA_ACCOUNT if "--cross-account" in args else None
+    account = DEMO_PIPELINE_ACCOUNT if data_account else ACCOUNT
     t0 = time.monotonic()
     print("rds-s3-export local demo: the real ASL file and handlers on moto (no AWS account)")
     with (
-        Sandbox(timing=DEMO_TIMING, start=FIRST_NIGHT) as sb,
+        Sandbox(
+            timing=DEMO_TIMING,
+            start=FIRST_NIGHT,
+            data_account_id=data_account,
+            pipeline_account_id=account,
+        ) as sb,
         tempfile.TemporaryDirectory(prefix="rds-s3-export-demo-") as tmp,
         connect() as cursor,
     ):
@@ -293,11 +343,18 @@ def main(argv: list[str] | None = None) -> int:
             f"simulated snapshot {fmt_seconds(DEMO_TIMING.snapshot_seconds)}, "
             f"export {fmt_seconds(export_minutes)}"
         )
+        if data_account is not None:
+            print_accounts(sb)
         snowflake = SnowflakeSide(cursor, Path(tmp), database)
+        read_ok = True
         first = run(sb, "Night 1: first export into an empty prefix", {}, "night-1")
+        if data_account is not None and first.status == "SUCCEEDED":
+            read_ok = read_as_snowflake(sb) and read_ok
         counts_1 = snowflake.load(sb) if first.status == "SUCCEEDED" else {}
         next_night(sb, 2)
         second = run(sb, "Night 2: export again, then purge night 1's export", {}, "night-2")
+        if data_account is not None and second.status == "SUCCEEDED":
+            read_ok = read_as_snowflake(sb) and read_ok
         counts_2 = snowflake.load(sb, damage=True) if second.status == "SUCCEEDED" else {}
         next_night(sb, 3)
         sb.rds.next_export(
@@ -332,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             and same_counts
             and getattr(snowflake, "damaged_ok", False)
             and not lost
+            and read_ok
         )
         verdict = "complete and byte-for-byte unchanged" if intact else "MISSING OR CHANGED"
         print(f"\nnight 2's export after night 3: {verdict} ({len(before)} objects, by ETag)")

@@ -141,6 +141,9 @@ class RdsSimulation:
         self.database: FixtureDatabase | None = None
         # what an empty table gets (undocumented by AWS: see docs/sandbox.md)
         self.empty_table_files: export_files.EmptyTableFiles = "none"
+        # the S3 client RDS writes an export with, given the task's IAM role (a cross-account
+        # sandbox assumes the export role); None: the sandbox's own client
+        self.writer_for_role: Callable[[str | None], Any] | None = None
 
     # --- what tests and the demo inject ------------------------------------------------
     def fail_next_snapshot(self, status: str = "failed") -> None:
@@ -230,7 +233,11 @@ class RdsSimulation:
     def _write_export(self, task: Any, sim: _SimExport) -> None:
         outcome = sim.outcome
         ident = task.export_task_identifier
-        s3 = self._s3_client()
+        s3 = (
+            self._s3_client()
+            if self.writer_for_role is None
+            else self.writer_for_role(sim.role_arn)
+        )
         if outcome.status == "COMPLETE":
             result = export_files.write_export(
                 s3,

@@ -10,6 +10,7 @@ No AWS credentials are read: fake ones are set for the duration of the sandbox.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -36,7 +37,7 @@ from rds_s3_export import clock as handler_clock
 from rds_s3_export import rules
 from rds_s3_export.manifest import manifest_key
 from rds_s3_export.steps.publish_manifest import EVENT_SOURCE
-from sandbox import faults, iam_replay, limits, loader, seams
+from sandbox import accounts, faults, iam_replay, limits, loader, seams
 from sandbox.clock import SimClock
 from sandbox.rds_sim import RdsSimulation, Timing
 from statemachine.definition import ALERT_TOPIC_PLACEHOLDER
@@ -162,8 +163,23 @@ class Sandbox:
         timing: Timing | None = None,
         start: datetime | None = None,
         record_iam: bool = False,
+        *,
+        data_account_id: str | None = None,
+        pipeline_account_id: str = ACCOUNT,
     ) -> None:
         self.settings = settings or Settings()
+        # issue 19: the bucket, the export key and Snowflake's role in the data platform's
+        # account; everything else in the pipeline's, `account` (moto's default one unless
+        # named: sandbox.events, backup_sim and bench assume the default). None: one account.
+        self.account = accounts.check_account_id(pipeline_account_id, "pipeline_account_id")
+        self.data_account_id = data_account_id
+        if data_account_id is not None:
+            accounts.check_account_id(data_account_id, "data_account_id")
+            if data_account_id == self.account:
+                raise ValueError(
+                    f"data_account_id {data_account_id} is the pipeline's account: leave it "
+                    "unset for one account"
+                )
         self._record_iam = record_iam
         # the IAM requests of every AWS call (see sandbox/iam_replay.py), when record_iam is set
         self.iam: iam_replay.Recorder | None = None
@@ -178,6 +194,11 @@ class Sandbox:
         self.role_arn = ""
         self.key_arn = ""
         self.function_arns: dict[str, str] = {}  # step module -> its function's ARN
+        self.function_role_arns: dict[str, str] = {}  # step module -> its function's role
+        self.snowflake_role_arn = ""  # cross-account only: Snowflake's read-only role
+        self._data: accounts.AssumedRoleClients | None = None
+        self._snowflake: accounts.AssumedRoleClients | None = None
+        self._export_writers: dict[str, accounts.AssumedRoleClients] = {}
         self._clients: dict[str, Any] = {}  # service -> the sandbox's own client
         self._clients_lock = threading.Lock()
 
@@ -201,6 +222,8 @@ class Sandbox:
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
+        if self.account != ACCOUNT:
+            self._stack.enter_context(seams.default_account(self.account))
         if not self._record_iam:  # moto set a fresh default session; it restores the old one
             boto3.DEFAULT_SESSION = _reusing_session()
         self._stack.enter_context(
@@ -213,7 +236,11 @@ class Sandbox:
         self._provision()
         if self._record_iam:  # before any handler makes its clients
             env = iam_replay.Env(
-                ACCOUNT, REGION, self.settings.bucket, self.key_arn, snapshot_tags=_snapshot_tags
+                self.account,
+                REGION,
+                self.settings.bucket,
+                self.key_arn,
+                snapshot_tags=functools.partial(_snapshot_tags, account=self.account),
             )
             self.iam = self._stack.enter_context(iam_replay.Recorder(env).installed())
             # the recorder hooks only the clients made from now on, and the simulated RDS
@@ -259,17 +286,54 @@ class Sandbox:
                 self._clients[service] = found
             return found
 
+    @property
+    def bucket_account(self) -> str:
+        """The account the export bucket (and the export key) lives in."""
+        return self.data_account_id or self.account
+
+    def _assumed(self, arn: str, session: str) -> accounts.AssumedRoleClients:
+        return accounts.AssumedRoleClients(
+            lambda: self.client("sts"),
+            lambda service, **credentials: boto3.client(service, region_name=REGION, **credentials),
+            arn,
+            session,
+        )
+
+    def data_client(self, service: str) -> Any:
+        """A client in the data account, as the role that deploys the data stack there (the
+        CDK bootstrap's CloudFormation role). Cross-account only."""
+        if self._data is None:
+            raise RuntimeError("data_client: this sandbox has one account (no data_account_id)")
+        return self._data.client(service)
+
+    def snowflake_client(self, service: str) -> Any:
+        """A client as Snowflake's read-only role in the data account. Cross-account only."""
+        if self._snowflake is None:
+            raise RuntimeError("snowflake_client: this sandbox has no data_account_id")
+        return self._snowflake.client(service)
+
+    def _export_writer(self, role_arn: str | None) -> Any:
+        """The S3 client RDS writes an export with: the export task's role, assumed."""
+        if not role_arn:
+            raise ValueError("the export task has no IAM role: RDS could not write")
+        if role_arn not in self._export_writers:
+            self._export_writers[role_arn] = self._assumed(role_arn, "rds-export")
+        return self._export_writers[role_arn].client("s3")
+
     # --- what the stack would create ----------------------------------------------------
     def _provision(self) -> None:
-        iam = self.client("iam")
-        trust = {"Version": "2012-10-17", "Statement": []}
-        self.role_arn = iam.create_role(
-            RoleName="sandbox-export-role", AssumeRolePolicyDocument=json.dumps(trust)
-        )["Role"]["Arn"]
-        self.key_arn = self.client("kms").create_key(Description="sandbox export key")[
-            "KeyMetadata"
-        ]["Arn"]
-        self.client("s3").create_bucket(Bucket=self.settings.bucket)
+        if self.data_account_id is None:
+            iam = self.client("iam")
+            trust = {"Version": "2012-10-17", "Statement": []}
+            self.role_arn = iam.create_role(
+                RoleName="sandbox-export-role", AssumeRolePolicyDocument=json.dumps(trust)
+            )["Role"]["Arn"]
+            self.key_arn = self.client("kms").create_key(Description="sandbox export key")[
+                "KeyMetadata"
+            ]["Arn"]
+            self.client("s3").create_bucket(Bucket=self.settings.bucket)
+        else:
+            self._provision_two_accounts(self.data_account_id)
         if self.settings.config.glue_database:  # the stack's AWS::Glue::Database
             self.client("glue").create_database(
                 DatabaseInput={"Name": self.settings.config.glue_database}
@@ -283,19 +347,57 @@ class Sandbox:
         substitutions[ALERT_TOPIC_PLACEHOLDER] = self._alert_topic()
         for placeholder in sorted(set(PLACEHOLDER.findall(asl)) - {ALERT_TOPIC_PLACEHOLDER}):
             module = module_for(placeholder)
+            function_role = self.function_role_arns.get(module, self.role_arn)
             arn = lam.create_function(
                 FunctionName=f"{self.settings.pipeline_name}-{module.replace('_', '-')}",
                 Runtime="python3.13",
-                Role=self.role_arn,
+                Role=function_role,
                 Handler=f"rds_s3_export.steps.{module}.lambda_handler",
                 Code={"ZipFile": b"in-process"},
             )["FunctionArn"]
             substitutions[placeholder] = arn
             self.function_arns[module] = arn
+            self.function_role_arns[module] = function_role
         definition = PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], asl)
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name=self.settings.pipeline_name, definition=definition, roleArn=self.role_arn
         )["stateMachineArn"]
+
+    def _provision_two_accounts(self, data_account: str) -> None:
+        """The data stack in `data_account` (bucket, export key, Snowflake's read-only role),
+        made as the data account's deploy role; the pipeline's roles in its account, named as the
+        data stack's policies name them (accounts.PipelineRoles)."""
+        roles = accounts.PipelineRoles(self.settings.pipeline_name, self.account)
+        deployer = accounts.CDK_DEPLOY_ROLE.format(account=data_account, region=REGION)
+        self._data = self._assumed(accounts.role_arn(data_account, deployer), "data-stack")
+        # the pipeline's account: the export role RDS assumes, and one role per function
+        # (moto checks no policy: the trust is written as the stack writes it, for the reader)
+        iam = self.client("iam")
+        rds_trust = _trust({"Service": "export.rds.amazonaws.com"})
+        self.role_arn = iam.create_role(
+            RoleName=roles.export_role_name(), AssumeRolePolicyDocument=rds_trust
+        )["Role"]["Arn"]
+        lambda_trust = _trust({"Service": "lambda.amazonaws.com"})
+        for placeholder in sorted(set(PLACEHOLDER.findall(ASL_PATH.read_text()))):
+            module = module_for(placeholder)
+            self.function_role_arns[module] = iam.create_role(
+                RoleName=roles.function_role_name(module), AssumeRolePolicyDocument=lambda_trust
+            )["Role"]["Arn"]
+        # the data account: the key, the bucket, and the role Snowflake's integration assumes
+        self.key_arn = self.data_client("kms").create_key(Description="export key")["KeyMetadata"][
+            "Arn"
+        ]
+        self.data_client("s3").create_bucket(Bucket=self.settings.bucket)
+        config = self.settings.config
+        reader = (
+            config.snowflake_iam_user_arn or f"arn:{accounts.PARTITION}:iam::{data_account}:root"
+        )
+        self.snowflake_role_arn = self.data_client("iam").create_role(
+            RoleName=config.snowflake_role_name, AssumeRolePolicyDocument=_trust({"AWS": reader})
+        )["Role"]["Arn"]
+        self._snowflake = self._assumed(self.snowflake_role_arn, "snowflake")
+        # RDS writes the export's files as the task's role (the export role), not as the sandbox
+        self.rds.writer_for_role = self._export_writer
 
     def _capture_events(self) -> None:
         """A rule on the default bus sends the pipeline's events to a queue the sandbox reads
@@ -399,7 +501,7 @@ class Sandbox:
         self, database: str, age_hours: float, cluster: bool = False, status: str = "available"
     ) -> str:
         """An automated snapshot taken `age_hours` ago (RDS names them `rds:<db>-<date>`)."""
-        backend = rds_backends[ACCOUNT][REGION]
+        backend = rds_backends[self.account][REGION]
         taken = self.clock.now() - timedelta(hours=age_hours)
         ident = f"rds:{database}-{taken.strftime('%Y-%m-%d-%H-%M')}"
         if cluster:
@@ -418,7 +520,7 @@ class Sandbox:
         """A COMPLETE export task of `database` into `s3_prefix` that took `seconds`, finished
         `days_ago` days ago: the history DescribeExportTasks shows a second night (its files
         are gone, as the purge would have removed them). Returns its identifier."""
-        backend = rds_backends[ACCOUNT][REGION]
+        backend = rds_backends[self.account][REGION]
         prefix = s3_prefix or self.settings.config.databases[0].s3_prefix
         snapshot_id = self.add_automated_snapshot(database, age_hours=24 * days_ago + 1)
         snapshot = backend.database_snapshots[snapshot_id]
@@ -470,9 +572,9 @@ class Sandbox:
         interval = 0.2 if on_state is not None else 0.02
         while True:
             # the cheap look at the status; the API's full answer only once it has ended
-            finished = seams.execution_status(ACCOUNT, REGION, arn) != "RUNNING"
+            finished = seams.execution_status(self.account, REGION, arn) != "RUNNING"
             if on_state is not None or finished:
-                history = _history(sfn, arn)
+                history = _history(sfn, arn, self.account)
                 for event in history[seen:]:
                     record = _state_record(event, entered)
                     if record is not None:
@@ -514,7 +616,7 @@ class Sandbox:
     def listing(self, prefix: str = "") -> dict[str, str]:
         """Every key under `prefix` with its ETag (for before/after comparisons), in the order
         ListObjectsV2 lists them (read from moto's S3: see sandbox/seams.py)."""
-        return seams.bucket_listing(ACCOUNT, self.settings.bucket, prefix)
+        return seams.bucket_listing(self.bucket_account, self.settings.bucket, prefix)
 
     def api_listing(self, prefix: str = "", page_size: int = 1000) -> dict[str, str]:
         """`listing` through the ListObjectsV2 API, page by page (what `listing` stands for)."""
@@ -581,21 +683,30 @@ class Sandbox:
         return sorted(s["DBSnapshotIdentifier"] for s in found["DBSnapshots"])
 
 
-def _snapshot_tags(kind: str, ident: str) -> dict[str, str]:
+def _trust(principal: dict[str, str]) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def _snapshot_tags(kind: str, ident: str, account: str = ACCOUNT) -> dict[str, str]:
     """The tags the simulated RDS holds on a snapshot, read from moto's backend (a client call
     here would itself be recorded by the IAM replay)."""
-    backend = rds_backends[ACCOUNT][REGION]
+    backend = rds_backends[account][REGION]
     table = backend.cluster_snapshots if kind == "cluster-snapshot" else backend.database_snapshots
     snapshot = table.get(ident) or table.get(ident.lower())
     tags = getattr(snapshot, "tags", None) or []
     return {t["Key"]: t["Value"] for t in tags}
 
 
-def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+def _history(sfn: Any, arn: str, account: str = ACCOUNT) -> list[dict[str, Any]]:
     """GetExecutionHistory's events, as boto3 gives them (read from moto's backend: see
     sandbox/seams.py)."""
     output = sfn.meta.service_model.operation_model("GetExecutionHistory").output_shape
-    return seams.execution_history(ACCOUNT, REGION, arn, output.members["events"])
+    return seams.execution_history(account, REGION, arn, output.members["events"])
 
 
 def api_history(sfn: Any, arn: str) -> list[dict[str, Any]]:

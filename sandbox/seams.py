@@ -45,6 +45,12 @@
     page it listed while it lists the next one, as S3 allows) fails the listing with a
     KeyError. The replacements read the keys and their latest versions from the same copy.
 
+13. `iam.models.DEFAULT_ACCOUNT_ID` (`default_account`): moto puts a request whose access key
+    it does not know (the sandbox's fake one) in its default account, 123456789012. A
+    two-account sandbox (sandbox/accounts.py) may name the pipeline's account: the
+    replacement makes moto's fallback that account for the sandbox's lifetime, so that every
+    unassumed call (the handlers', moto's own interpreter's) lands there.
+
 12. `botocore.endpoint.time` (botocore, not moto): the SDK's retries (S3's, see
     rds_s3_export/aws.py) sleep between attempts; in the sandbox the sleep advances the
     simulated clock instead, as a Wait state does.
@@ -72,6 +78,7 @@ from typing import Any
 from botocore import endpoint as botocore_endpoint
 from botocore.utils import parse_timestamp
 from moto.awslambda.models import LambdaFunction
+from moto.iam import models as iam_models
 from moto.kms import models as kms_models
 from moto.s3.models import s3_backends
 from moto.s3.utils import _VersionedKeyStore
@@ -277,6 +284,17 @@ def private_key_for(key_spec: str) -> Any:
     if key_spec == "SYMMETRIC_DEFAULT":
         return _symmetric_keys_private_key()
     return _original_generate_private_key(key_spec)
+
+
+@contextmanager
+def default_account(account: str) -> Iterator[None]:
+    """Requests whose access key moto does not know land in `account` (seam 13)."""
+    original = getattr(iam_models, "DEFAULT_ACCOUNT_ID")  # noqa: B009 - not re-exported
+    setattr(iam_models, "DEFAULT_ACCOUNT_ID", account)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(iam_models, "DEFAULT_ACCOUNT_ID", original)  # noqa: B010
 
 
 def execution_status(account: str, region: str, arn: str) -> str:
