@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 CDK    := npx --yes aws-cdk@2.1148.1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo demo-glue demo-sources test lint typecheck synth deploy asl bench snowflake-sql clean
+.PHONY: help setup demo demo-glue demo-cross-account demo-sources test lint typecheck synth deploy asl bench snowflake-sql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -27,6 +27,9 @@ demo: $(STAMP)  ## run the whole pipeline locally on moto (no AWS account needed
 
 demo-glue: $(STAMP)  ## the Glue catalog (glue_database) following the export, night after night
 	$(BIN)/python -m sandbox.demo_glue
+
+demo-cross-account: $(STAMP)  ## the nights with the bucket, key and Snowflake role in a second (moto) account
+	$(BIN)/python -m sandbox.demo --cross-account
 
 demo-sources: $(STAMP)  ## the other sources: Aurora, latest automated, export_only, an event-started run, an up-to-date catch-up
 	$(BIN)/python -m sandbox.demo_sources
