@@ -31,7 +31,7 @@ from infra.config import CONTEXT_KEYS, PipelineConfig, check_known_keys, load_co
 from infra.events import PipelineEventTriggers, enabled
 from infra.functions import PipelineFunctions
 from infra.schedule import PipelineSchedules
-from infra.snowflake import ManifestNotification, SnowflakeAccess
+from infra.snowflake import ManifestNotification, SnowflakeAccess, snowflake_side
 from infra.storage import ExportStorage
 from infra.workflow import ASL_PATH, ExportWorkflow
 
@@ -238,25 +238,9 @@ class RdsSnapshotExportPipeline(Construct):
         if config.notify_success:
             self.workflow.allow_success_message(self.alerts.topic, self.alerts.key)
         self.snowflake: SnowflakeAccess | None = None
-        # with data_account_id the data stack has the Snowflake role and the notification
-        if (
-            config.snowflake_iam_user_arn
-            and config.snowflake_external_id
-            and not config.cross_account
-        ):
-            self.snowflake = SnowflakeAccess(
-                self,
-                "Snowflake",
-                config=config,
-                storage=self.storage,
-                iam_user_arn=config.snowflake_iam_user_arn,
-                external_id=config.snowflake_external_id,
-            )
         self.manifest_notification: ManifestNotification | None = None
-        if config.snowflake_stage_sqs_arn and not config.cross_account:
-            self.manifest_notification = ManifestNotification(
-                self, "ManifestNotification", config=config, storage=self.storage
-            )
+        if not config.cross_account:  # else the data stack, which holds the bucket, has them
+            self.snowflake, self.manifest_notification = snowflake_side(self, config, self.storage)
         self._outputs()
 
     def _outputs(self) -> None:

@@ -43,7 +43,7 @@ from constructs import Construct
 
 from infra.config import PipelineConfig
 from infra.policies import Wildcard
-from infra.snowflake import ManifestNotification, SnowflakeAccess
+from infra.snowflake import snowflake_side
 from infra.storage import (
     EXPORT_KEY_ACTIONS,
     EXPORT_OBJECT_ACTIONS,
@@ -184,21 +184,8 @@ class DataStack(Stack):
         )
         self.config = config
         self.storage = DataStorage(self, "Storage", config=config)
-        self.snowflake: SnowflakeAccess | None = None
-        if config.snowflake_iam_user_arn and config.snowflake_external_id:
-            self.snowflake = SnowflakeAccess(
-                self,
-                "Snowflake",
-                config=config,
-                storage=self.storage,
-                iam_user_arn=config.snowflake_iam_user_arn,
-                external_id=config.snowflake_external_id,
-            )
-        self.manifest_notification: ManifestNotification | None = None
-        if config.snowflake_stage_sqs_arn:
-            self.manifest_notification = ManifestNotification(
-                self, "ManifestNotification", config=config, storage=self.storage
-            )
+        self.snowflake, self.manifest_notification = snowflake_side(self, config, self.storage)
+        if self.manifest_notification is not None:
             # CDK makes its notification handler depend on its role, which it already names
             # with GetAtt: cfn-lint flags that as redundant (W3005), so the DependsOn goes
             handler = next(

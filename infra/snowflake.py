@@ -128,3 +128,27 @@ class ManifestNotification(Construct):
             "its role's managed policy grants CloudWatch Logs writes and nothing else; CDK "
             "offers no way to replace it.",
         )
+
+
+def snowflake_side(
+    scope: Construct, config: PipelineConfig, storage: ExportLocation
+) -> tuple[SnowflakeAccess | None, ManifestNotification | None]:
+    """The Snowflake role (with the integration's user and external id) and the manifest's
+    notification (with the stage's queue), each only when its keys are set; made in the stack
+    that holds the bucket (the pipeline's, or with data_account_id the data stack)."""
+    access = None
+    if config.snowflake_iam_user_arn and config.snowflake_external_id:
+        access = SnowflakeAccess(
+            scope,
+            "Snowflake",
+            config=config,
+            storage=storage,
+            iam_user_arn=config.snowflake_iam_user_arn,
+            external_id=config.snowflake_external_id,
+        )
+    notification = None
+    if config.snowflake_stage_sqs_arn:
+        notification = ManifestNotification(
+            scope, "ManifestNotification", config=config, storage=storage
+        )
+    return access, notification
