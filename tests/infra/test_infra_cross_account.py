@@ -333,6 +333,12 @@ def test_without_data_account_id_nothing_is_named_or_placed(default_stack: Synth
             "the data stack's key",
         ),
         (
+            {"data_account_id": DATA_ACCOUNT, "glue_database": "shop_exports"},
+            ENVIRONMENT,
+            "glue_database",
+            "no grant on the data account's bucket",
+        ),
+        (
             {"data_account_id": DATA_ACCOUNT, "pipeline_name": "p" * 48},
             ENVIRONMENT,
             "pipeline_name",
