@@ -31,7 +31,12 @@ from infra.config import CONTEXT_KEYS, PipelineConfig, check_known_keys, load_co
 from infra.events import PipelineEventTriggers, enabled
 from infra.functions import PipelineFunctions
 from infra.schedule import PipelineSchedules
-from infra.snowflake import ManifestNotification, SnowflakeAccess, snowflake_side
+from infra.snowflake import (
+    ManifestNotification,
+    SnowflakeAccess,
+    snowflake_side,
+    stage_outputs,
+)
 from infra.storage import ExportStorage
 from infra.workflow import ASL_PATH, ExportWorkflow
 
@@ -255,21 +260,13 @@ class RdsSnapshotExportPipeline(Construct):
             value=", ".join(prefixes),
             description="Where exports land in the bucket (one prefix per database)",
         )
-        CfnOutput(
+        stage_outputs(
             self,
-            "SnowflakeStageUrl",
-            value=", ".join(f"s3://{bucket}/{prefix}/" for prefix in prefixes),
-            description="URL for a Snowflake external stage (its storage integration needs "
-            "kms:Decrypt on KmsKeyArn)",
+            bucket_name=bucket,
+            key_arn=self.storage.key.key_arn,
+            prefixes=prefixes,
+            snowflake=self.snowflake,
         )
-        CfnOutput(self, "KmsKeyArn", value=self.storage.key.key_arn)
-        if self.snowflake is not None:
-            CfnOutput(
-                self,
-                "SnowflakeRoleArn",
-                value=self.snowflake.role.role_arn,
-                description="STORAGE_AWS_ROLE_ARN of the Snowflake storage integration",
-            )
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
         example: dict[str, Any] = (
             {**config.databases[0].execution_input(), "dry_run": True}

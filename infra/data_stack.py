@@ -43,7 +43,7 @@ from constructs import Construct
 
 from infra.config import PipelineConfig
 from infra.policies import Wildcard
-from infra.snowflake import snowflake_side
+from infra.snowflake import snowflake_side, stage_outputs
 from infra.storage import (
     EXPORT_KEY_ACTIONS,
     EXPORT_OBJECT_ACTIONS,
@@ -196,17 +196,10 @@ class DataStack(Stack):
             )
         bucket = self.storage.bucket.bucket_name
         CfnOutput(self, "BucketName", value=bucket)
-        CfnOutput(self, "KmsKeyArn", value=self.storage.key.key_arn)
-        CfnOutput(
+        stage_outputs(
             self,
-            "SnowflakeStageUrl",
-            value=", ".join(f"s3://{bucket}/{prefix}/" for prefix in config.s3_prefixes),
-            description="URL for a Snowflake external stage",
+            bucket_name=bucket,
+            key_arn=self.storage.key.key_arn,
+            prefixes=config.s3_prefixes,
+            snowflake=self.snowflake,
         )
-        if self.snowflake is not None:
-            CfnOutput(
-                self,
-                "SnowflakeRoleArn",
-                value=self.snowflake.role.role_arn,
-                description="STORAGE_AWS_ROLE_ARN of the Snowflake storage integration",
-            )

@@ -22,7 +22,9 @@ reading:
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Stack
+from collections.abc import Sequence
+
+from aws_cdk import Aws, CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
@@ -152,3 +154,30 @@ def snowflake_side(
             scope, "ManifestNotification", config=config, storage=storage
         )
     return access, notification
+
+
+def stage_outputs(
+    scope: Construct,
+    *,
+    bucket_name: str,
+    key_arn: str,
+    prefixes: Sequence[str],
+    snowflake: SnowflakeAccess | None,
+) -> None:
+    """What a Snowflake administrator copies from the stack that holds the bucket: the stage
+    URL, the key its integration decrypts with, and the role (when the stack made it)."""
+    CfnOutput(
+        scope,
+        "SnowflakeStageUrl",
+        value=", ".join(f"s3://{bucket_name}/{prefix}/" for prefix in prefixes),
+        description="URL for a Snowflake external stage (its storage integration needs "
+        "kms:Decrypt on KmsKeyArn)",
+    )
+    CfnOutput(scope, "KmsKeyArn", value=key_arn)
+    if snowflake is not None:
+        CfnOutput(
+            scope,
+            "SnowflakeRoleArn",
+            value=snowflake.role.role_arn,
+            description="STORAGE_AWS_ROLE_ARN of the Snowflake storage integration",
+        )
