@@ -202,12 +202,12 @@ class PipelineConfig:
 
     @property
     def data_bucket_name(self) -> str:
-        """The bucket the data stack creates: `<pipeline_name>-<data account>-<region>` in
-        lower case (S3 bucket names are global and lower case)."""
-        return f"{self.pipeline_name.lower()}-{self.data_account_id}-{self.region}"
+        """The bucket the data stack creates (see `_data_bucket_name`)."""
+        return _data_bucket_name(self.pipeline_name, str(self.data_account_id), str(self.region))
 
     @property
-    def data_key_alias(self) -> str:
+    def export_key_alias(self) -> str:
+        """The alias of the export key the stack creates (the data stack's, cross-account)."""
         return f"alias/{self.pipeline_name}-export"
 
     @property
@@ -215,7 +215,7 @@ class PipelineConfig:
         """What the pipeline names the data stack's key by before it exists: StartExportTask's
         KmsKeyId accepts an alias ARN
         (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_StartExportTask.html)."""
-        return f"arn:aws:kms:{self.region}:{self.data_account_id}:{self.data_key_alias}"
+        return f"arn:aws:kms:{self.region}:{self.data_account_id}:{self.export_key_alias}"
 
     @property
     def data_stack_name(self) -> str:
@@ -635,6 +635,12 @@ def _account_id(key: str, value: Any) -> str | None:
     return _optional(key, value, _ACCOUNT_ID, "an AWS account id (12 digits, quoted in JSON)")
 
 
+def _data_bucket_name(pipeline_name: str, data_account: str, region: str) -> str:
+    """`<pipeline_name>-<data account>-<region>` in lower case: S3 bucket names are global and
+    lower case, and this one is fixed before the data stack exists."""
+    return f"{pipeline_name.lower()}-{data_account}-{region}"
+
+
 def _cross_account(
     raw: Mapping[str, Any], pipeline_name: str, environment: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -708,7 +714,7 @@ def _cross_account(
             f"account names are '<pipeline_name>-<purpose>'): at most "
             f"{ROLE_NAME_MAX - len(longest) - 1} characters",
         )
-    bucket = f"{pipeline_name.lower()}-{data_account}-{region}"
+    bucket = _data_bucket_name(pipeline_name, data_account, region)
     if len(bucket) > BUCKET_NAME_MAX:
         raise ConfigError(
             "pipeline_name",

@@ -88,7 +88,7 @@ def create_export_key(scope: Construct, config: PipelineConfig) -> kms.Key:
         scope,
         "ExportKey",
         description=f"{config.pipeline_name}: encrypts RDS snapshot exports in S3",
-        alias=f"alias/{config.pipeline_name}-export",
+        alias=config.export_key_alias,
         enable_key_rotation=True,
         removal_policy=RemovalPolicy.RETAIN,
     )
