@@ -147,6 +147,13 @@ def object_exists(
     return any(o.get("Key") == key for o in page.get("Contents", []))
 
 
+def glue_tables(database: str) -> list[dict[str, Any]]:
+    """Every table of a Glue database (GetTables, page after page); a refusal is raised as
+    the ClientError it is, for the caller to name."""
+    pages = client("glue").get_paginator("get_tables").paginate(DatabaseName=database)
+    return [table for page in pages for table in page.get("TableList", [])]
+
+
 def raise_as(
     err: ClientError, fallback: Callable[[str], PipelineError], action: str, resource: str
 ) -> NoReturn:

@@ -63,6 +63,17 @@ def export_kms_key_arn() -> str:
     return _require("EXPORT_KMS_KEY_ARN")
 
 
+def glue_database() -> str:
+    """GLUE_DATABASE, the catalog's Glue database ("": the stack keeps no catalog)."""
+    return os.environ.get("GLUE_DATABASE", "")
+
+
+def catalog_owner() -> str:
+    """PIPELINE_NAME, set beside GLUE_DATABASE: the name that marks the pipeline's own Glue
+    tables (rds_s3_export.catalog.owned); "" where the stack keeps no catalog."""
+    return os.environ.get("PIPELINE_NAME", "")
+
+
 # The purge asks for a new execution before its estimate of the events spent passes this, 5,000
 # short of the history's limit.
 PURGE_HISTORY_EVENTS_MAX = rules.HISTORY_EVENTS_MAX - 5_000

@@ -53,7 +53,6 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -362,13 +361,11 @@ def catalog_folders(bucket: str, prefix: str) -> tuple[dict[str, list[str]] | No
     Without a catalog (no GLUE_DATABASE): nothing. A catalog that cannot be read: (None, a
     warning), and the purge keeps every old export this run: a table may point at any of them
     (UpdateCatalog failed on an earlier night), and a query must never meet a deleted folder."""
-    database = os.environ.get("GLUE_DATABASE", "")
+    database = settings.glue_database()
     if not database:
         return {}, None
-    tables: list[dict[str, Any]] = []
     try:
-        for page in aws.client("glue").get_paginator("get_tables").paginate(DatabaseName=database):
-            tables += page.get("TableList", [])
+        tables = aws.glue_tables(database)
     except ClientError as err:
         if aws.error_code(err) in aws.THROTTLING_CODES:  # the state machine retries
             aws.raise_as(err, PurgeRefused, "glue:GetTables", f"Glue database {database}")
@@ -376,8 +373,7 @@ def catalog_folders(bucket: str, prefix: str) -> tuple[dict[str, list[str]] | No
             f"glue:GetTables on {database} failed ({aws.describe(err)}): the folders its tables "
             "point at are unknown, so no old export was deleted this run"
         )
-    pipeline = os.environ.get("PIPELINE_NAME", "")
-    return catalog.folders_named(tables, bucket, prefix, pipeline), None
+    return catalog.folders_named(tables, bucket, prefix, settings.catalog_owner()), None
 
 
 def _top_level(bucket: str, prefix: str, after: str) -> Iterator[tuple[str, str]]:
@@ -454,7 +450,7 @@ def make_plan(
         more = f" and {kept_hidden} more" if kept_hidden else ""
         catalog_warning = catalog_warning or (
             f"old export(s) {', '.join(kept_shown)}{more} kept: tables of the Glue catalog "
-            f"{os.environ.get('GLUE_DATABASE')} still point at them (UpdateCatalog failed on "
+            f"{settings.glue_database()} still point at them (UpdateCatalog failed on "
             "an earlier run); they go once the catalog points at a newer export"
         )
     if catalog_warning:

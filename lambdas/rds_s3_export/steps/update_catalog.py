@@ -24,7 +24,6 @@ machine retries it; spent retries are a warning like any other failure).
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -42,10 +41,6 @@ FAILED = "failed"
 
 class CatalogFailure(Exception):
     """One call refused: the message names the call, the table and the error."""
-
-
-def glue_database() -> str:
-    return os.environ.get("GLUE_DATABASE", "")
 
 
 def _call(what: str, call: Any, **params: Any) -> Any:
@@ -74,21 +69,14 @@ def _manifest(bucket: str, prefix: str, task_id: str) -> dict[str, Any]:
     return manifest
 
 
-def _tables(glue: Any, database: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    try:
-        for page in glue.get_paginator("get_tables").paginate(DatabaseName=database):
-            found.update({t["Name"]: t for t in page.get("TableList", [])})
-    except ClientError as err:
-        if aws.error_code(err) in aws.THROTTLING_CODES:
-            raise Throttled(f"glue:GetTables on {database} throttled") from err
-        raise CatalogFailure(f"glue:GetTables on {database} failed: {aws.describe(err)}") from err
-    return found
+def _tables(database: str) -> dict[str, dict[str, Any]]:
+    tables = _call(f"glue:GetTables on {database}", aws.glue_tables, database=database)
+    return {table["Name"]: table for table in tables}
 
 
 def update(event: dict[str, Any]) -> dict[str, Any]:
     started = clock.isoformat(clock.now())
-    database = glue_database()
+    database = settings.glue_database()
     result: dict[str, Any] = {
         "status": NOT_CONFIGURED,
         "database": database,
@@ -104,13 +92,13 @@ def update(event: dict[str, Any]) -> dict[str, Any]:
         return result
     config, export = event["config"], event["export"]
     prefix = str(config["s3_prefix"]).strip("/")
-    pipeline = os.environ.get("PIPELINE_NAME") or str(config.get("pipeline_name") or "")
+    pipeline = settings.catalog_owner() or str(config.get("pipeline_name") or "")
     bucket = settings.export_bucket()
     glue = aws.client("glue")
     try:
         manifest = _manifest(bucket, prefix, str(export["export_task_id"]))
         wanted = catalog.plan(manifest, pipeline)
-        existing = _tables(glue, database)
+        existing = _tables(database)
         result["left_out"] = list(wanted.left_out)
         for name, table in wanted.tables.items():
             current = existing.get(name)
