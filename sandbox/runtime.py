@@ -402,11 +402,7 @@ class Sandbox:
     def _capture_events(self) -> None:
         """A rule on the default bus sends the pipeline's events to a queue the sandbox reads
         (what a downstream consumer would subscribe; see `ready_events`)."""
-        sqs = self.client("sqs")
-        self._events_queue = sqs.create_queue(QueueName="sandbox-pipeline-events")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(
-            QueueUrl=self._events_queue, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
+        self._events_queue, queue_arn = self._queue("sandbox-pipeline-events")
         events = self.client("events")
         events.put_rule(
             Name="sandbox-pipeline-events",
@@ -422,12 +418,9 @@ class Sandbox:
         """The alert topic (the stack's is made by infra/alerts.py), with a queue subscribed
         that the sandbox reads (what an e-mail subscription would receive; see
         `alert_messages`)."""
-        sns, sqs = self.client("sns"), self.client("sqs")
+        sns = self.client("sns")
         topic_arn = str(sns.create_topic(Name=f"{self.settings.pipeline_name}-alerts")["TopicArn"])
-        self._alerts_queue = sqs.create_queue(QueueName="sandbox-alerts")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(
-            QueueUrl=self._alerts_queue, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
+        self._alerts_queue, queue_arn = self._queue("sandbox-alerts")
         sns.subscribe(
             TopicArn=topic_arn,
             Protocol="sqs",
@@ -440,30 +433,30 @@ class Sandbox:
     def alert_messages(self) -> list[dict[str, Any]]:
         """Every message published to the alert topic so far (the SNS notification, with its
         Subject and Message), oldest first."""
+        return self._drain(self._alerts_queue)
+
+    def _queue(self, name: str) -> tuple[str, str]:
+        """A new SQS queue the sandbox reads: its URL and ARN."""
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+        return str(url), str(arn["QueueArn"])
+
+    def _drain(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every message waiting in the queue, its body parsed, oldest first; each is deleted."""
         sqs, found = self.client("sqs"), list[dict[str, Any]]()
         while True:
-            batch = sqs.receive_message(QueueUrl=self._alerts_queue, MaxNumberOfMessages=10)
+            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
             if not batch.get("Messages"):
                 return found
             for message in batch["Messages"]:
                 found.append(json.loads(message["Body"]))
-                sqs.delete_message(
-                    QueueUrl=self._alerts_queue, ReceiptHandle=message["ReceiptHandle"]
-                )
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def ready_events(self) -> list[dict[str, Any]]:
         """Every event the pipeline put on the default bus so far, oldest first."""
-        sqs = self.client("sqs")
-        while True:
-            found = sqs.receive_message(QueueUrl=self._events_queue, MaxNumberOfMessages=10)
-            messages = found.get("Messages", [])
-            if not messages:
-                return list(self._events)
-            for message in messages:
-                self._events.append(json.loads(message["Body"]))
-                sqs.delete_message(
-                    QueueUrl=self._events_queue, ReceiptHandle=message["ReceiptHandle"]
-                )
+        self._events += self._drain(self._events_queue)
+        return list(self._events)
 
     def manifest(self, prefix: str | None = None) -> dict[str, Any] | None:
         """The `_manifest.json` under `prefix` (default: the stack's), or None."""
