@@ -7,7 +7,9 @@ and the Snowflake side (snowflake_sql.types) classifies the same row the same wa
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,3 +211,52 @@ def test_folders_named_reads_the_export_folder_of_each_own_table() -> None:
         },
     ]
     assert catalog.folders_named(tables, "b", "p", "pipe") == {"e1": ["t1"]}
+
+
+# AWS's documented layout (tests/fixtures/aws_docs/rds_export_layout.json, from
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ExportSnapshot.FileNames.html):
+# a table's files sit under `export_identifier/database_name/schema_name.table_name/`, in batch
+# folders (`1/`, and for Aurora alphanumeric ones such as `a/`) or directly (older convention).
+LAYOUT = json.loads(
+    (Path(__file__).parents[1] / "fixtures/aws_docs/rds_export_layout.json").read_text()
+)
+
+
+def test_a_documented_table_folder_is_the_glue_location_and_the_purge_reads_it_back() -> None:
+    naming = LAYOUT["file_naming"]
+    parts = naming["base_prefix_example_parts"]
+    base = naming["base_prefix_example"]
+    manifest = {
+        "bucket": "acme-exports",
+        "s3_prefix": "exports/rdststdb",
+        "export_task_id": parts["export_identifier"],
+        "tables": [
+            {
+                "target": f"{parts['database_name']}.{parts['schema_name']}.{parts['table_name']}",
+                "status": "COMPLETE",
+                "folder": f"exports/rdststdb/{base}",
+                "columns": [
+                    {"name": "ID", "original_type": "int", "parquet": {"physical": "INT32"}}
+                ],
+            }
+        ],
+    }
+    planned = catalog.plan(manifest, "pipe")
+    assert planned.left_out == []
+    ((name, table),) = planned.tables.items()
+    assert name == "rdststdb_rdststdb_datainsert_7adb5d19965123a2"
+    location = table["StorageDescriptor"]["Location"]
+    # the table's base prefix, never one batch folder: Athena reads every file below LOCATION,
+    # subfolders included (https://docs.aws.amazon.com/athena/latest/ug/tables-location-format.html)
+    assert location == f"s3://acme-exports/exports/rdststdb/{base}"
+    for example in [
+        *LAYOUT["aurora_file_naming"]["examples"],
+        *naming["older_convention_examples"],
+    ]:
+        assert f"s3://acme-exports/exports/rdststdb/{base}{example}".startswith(location)
+    assert table["StorageDescriptor"]["Columns"] == [{"Name": "id", "Type": "int"}]
+    # what the purge keeps while this table points there: the documented export identifier
+    glue_table = {"Name": name, **table}
+    assert catalog.folders_named([glue_table], "acme-exports", "exports/rdststdb", "pipe") == {
+        parts["export_identifier"]: [name]
+    }
